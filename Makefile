@@ -1,0 +1,76 @@
+# charlm: `make book` builds the site into _build/html; `make test` runs the tests.
+# Both set up .venv from requirements/lock.txt on first use, and again only when the pins change.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+NAMES := data/names.txt
+HTML := _build/html
+PORT ?= 8000
+
+.PHONY: help book test data lint format serve clean distclean venv lock
+
+help:
+	@echo "make book    build the site into $(HTML) (sets up .venv and the data first)"
+	@echo "make test    run the tests (pytest, doctests included)"
+	@echo "make data    fetch and verify $(NAMES) (from \$$CHARLM_NAMES or its URL)"
+	@echo "make lint    ruff check and format check"
+	@echo "make serve   serve $(HTML) on http://127.0.0.1:$(PORT)"
+	@echo "make clean   remove _build (keeps .venv and the data)"
+
+venv: $(INSTALLED)
+
+# the stamp is newer than the pins until they change; then pip installs what differs
+$(INSTALLED): requirements/lock.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-c requirements/lock.txt -e ".[book,test]"
+	@touch $@
+
+# always re-verified (a sha256 of 228 kB); a verified file is kept, a bad one never written
+data: $(INSTALLED)
+	@$(BIN)/python -m charlm.fetch $(NAMES)
+
+book: data
+	@rm -rf $(HTML)/reports
+	@if ! $(BIN)/jupyter-book build . --warningiserror --keep-going; then \
+		rm -rf $(HTML); \
+		echo "make book: the build failed; $(HTML) was removed so no broken site is served." >&2; \
+		exit 1; \
+	fi
+	@echo "make book: the site is in $(HTML)/index.html"
+
+# full-dataset tests run when the data can be fetched, and are skipped (with a reason) when not
+test: $(INSTALLED)
+	@$(BIN)/python -m charlm.fetch $(NAMES) || echo "make test: no $(NAMES); full-dataset tests will be skipped"
+	$(BIN)/python -m pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check charlm tests book/_ext
+	$(BIN)/ruff format --check charlm tests book/_ext
+
+format: $(INSTALLED)
+	$(BIN)/ruff check --fix charlm tests book/_ext
+	$(BIN)/ruff format charlm tests book/_ext
+
+serve:
+	@test -f $(HTML)/index.html || { echo "no site yet: run make book" >&2; exit 1; }
+	$(PYTHON) -m http.server $(PORT) --bind 127.0.0.1 --directory $(HTML)
+
+clean:
+	rm -rf _build
+
+distclean: clean
+	rm -rf $(VENV) $(NAMES)
+
+# re-resolve the pins in a throw-away venv (torch stays at the CPU build of 2.13.0)
+lock:
+	rm -rf _build/lock-venv && $(PYTHON) -m venv _build/lock-venv
+	_build/lock-venv/bin/python -m pip install --quiet "torch==2.13.0" ".[book,test]"
+	{ sed -n '1,3p' requirements/lock.txt; _build/lock-venv/bin/python -m pip freeze --exclude charlm \
+		| sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/'; } > requirements/lock.txt.new
+	mv requirements/lock.txt.new requirements/lock.txt
+	rm -rf _build/lock-venv

@@ -1,0 +1,88 @@
+"""Words, the lectures' train/dev/test split and context-window datasets (Chapters 1-2)."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from charlm.fetch import NAMES_SHA256, DataError, how_to_provide, sha256_of
+from charlm.vocab import Vocab
+
+# data/names.txt of a source checkout (where `make data` puts it)
+DEFAULT_NAMES = Path(__file__).resolve().parent.parent / "data" / "names.txt"
+
+
+def load_words(path: str | os.PathLike) -> list[str]:
+    """One word per non-empty line of a text file, whitespace stripped (Chapter 1)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no word list at {path}")
+    return [w for w in (line.strip() for line in path.read_text().splitlines()) if w]
+
+
+def load_names(path: str | os.PathLike = DEFAULT_NAMES) -> list[str]:
+    """The 32,033 names of ``names.txt``, after checking its sha256 (Chapter 1)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist (run `make data`).\n{how_to_provide()}")
+    if sha256_of(path) != NAMES_SHA256:
+        raise DataError(f"{path} is not the verified names.txt.\n{how_to_provide()}")
+    return load_words(path)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Words divided into train, dev and test (Chapter 2)."""
+
+    train: list[str]  # first 80% of the shuffled words
+    dev: list[str]  # next 10%, for choosing hyperparameters
+    test: list[str]  # last 10%, looked at rarely
+
+
+def split_words(words: Sequence[str], seed: int = 42) -> Split:
+    """The lectures' split: shuffle with ``random.seed(seed)``, then 80/10/10 (Chapter 2).
+
+    The input is not modified.
+
+    >>> s = split_words([str(i) for i in range(10)])
+    >>> len(s.train), len(s.dev), len(s.test)
+    (8, 1, 1)
+    """
+    shuffled = list(words)
+    # a fresh Random(seed) is in the same state as the global RNG after random.seed(seed)
+    random.Random(seed).shuffle(shuffled)
+    n1, n2 = int(0.8 * len(shuffled)), int(0.9 * len(shuffled))
+    return Split(shuffled[:n1], shuffled[n1:n2], shuffled[n2:])
+
+
+def build_dataset(
+    words: Sequence[str], vocab: Vocab, block_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Context windows and next characters for every position of every word (Chapters 1-2).
+
+    Each word is read as ``word + '.'`` behind ``block_size`` boundary tokens; every
+    step emits (the last ``block_size`` ids, the next id). Returns ``X`` (N, block_size)
+    and ``Y`` (N,), both int64. With ``block_size=1`` the rows are the word's bigrams.
+
+    >>> X, Y = build_dataset(["ab"], Vocab("ab"), block_size=2)
+    >>> X.tolist(), Y.tolist()
+    ([[0, 0], [0, 1], [1, 2]], [1, 2, 0])
+    """
+    if block_size < 1:
+        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+    xs: list[list[int]] = []
+    ys: list[int] = []
+    for word in words:
+        context = [0] * block_size
+        for ix in vocab.encode(word) + [0]:
+            xs.append(context)
+            ys.append(ix)
+            context = context[1:] + [ix]
+    X = torch.tensor(xs, dtype=torch.long).view(-1, block_size)  # (N, block_size)
+    Y = torch.tensor(ys, dtype=torch.long)  # (N,)
+    return X, Y

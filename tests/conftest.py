@@ -1,0 +1,40 @@
+"""Shared fixtures: tiny word lists for unit tests, the full dataset where present."""
+
+from __future__ import annotations
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")  # tests draw figures without a display
+
+from charlm.data import DEFAULT_NAMES, load_names  # noqa: E402
+from charlm.fetch import NAMES_SHA256, sha256_of  # noqa: E402
+from charlm.vocab import Vocab  # noqa: E402
+
+TINY_WORDS = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "ella"]
+
+
+@pytest.fixture
+def tiny_words() -> list[str]:
+    return list(TINY_WORDS)
+
+
+@pytest.fixture
+def tiny_vocab() -> Vocab:
+    return Vocab.from_words(TINY_WORDS)
+
+
+@pytest.fixture(scope="session")
+def names() -> list[str]:
+    """All 32,033 names; the test is skipped, with the reason shown, when they are absent."""
+    if not DEFAULT_NAMES.is_file() or sha256_of(DEFAULT_NAMES) != NAMES_SHA256:
+        pytest.skip(
+            f"full dataset not present at {DEFAULT_NAMES}: run `make data` "
+            "(or set CHARLM_NAMES) to run the full-dataset tests"
+        )
+    return load_names()
+
+
+@pytest.fixture(scope="session")
+def vocab(names: list[str]) -> Vocab:
+    return Vocab.from_words(names)

@@ -1,0 +1,125 @@
+"""The book build's two cache traps, shown on a small book built with the real settings.
+
+(a) jupyter-cache keys a notebook on its cells only: editing the package a chapter imports
+    must re-execute it, while editing prose must not.
+(b) an incremental build must not republish a cached failure: a chapter that errors fails
+    every build until it is fixed.
+
+Each build runs `jupyter-book build --warningiserror --keep-going` as `make book` does, with
+the `execute` and `sphinx` settings of the real `_config.yml`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
+
+pytestmark = pytest.mark.build
+
+CHAPTER = """\
+---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# A chapter
+
+{prose}
+
+```{{code-cell}} ipython3
+import tinypkg
+
+with open("runs.log", "a") as log:  # one line per execution
+    log.write("run\\n")
+print("value:", tinypkg.VALUE)
+```
+"""
+
+
+class Book:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        config = yaml.safe_load((ROOT / "_config.yml").read_text())
+        sphinx = config["sphinx"]
+        sphinx["local_extensions"] = {"fingerprint": str(ROOT / "book" / "_ext")}
+        sphinx["config"]["fingerprint_paths"] = ["tinypkg"]
+        small = {
+            "title": "test book",
+            "only_build_toc_files": True,
+            "execute": config["execute"],
+            "sphinx": sphinx,
+        }
+        (root / "_config.yml").write_text(yaml.safe_dump(small))
+        (root / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n- file: chapter\n")
+        (root / "intro.md").write_text("# Intro\n\nA test book.\n")
+        (root / "tinypkg").mkdir()
+        self.set_prose("First prose.")
+        self.set_package('VALUE = "alpha"')
+
+    def set_prose(self, prose: str) -> None:
+        (self.root / "chapter.md").write_text(CHAPTER.format(prose=prose))
+
+    def set_package(self, source: str) -> None:
+        (self.root / "tinypkg" / "__init__.py").write_text(textwrap.dedent(source) + "\n")
+
+    def build(self) -> subprocess.CompletedProcess:
+        cmd = [str(JUPYTER_BOOK), "build", str(self.root), "--warningiserror", "--keep-going"]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+    @property
+    def runs(self) -> int:
+        log = self.root / "runs.log"
+        return len(log.read_text().splitlines()) if log.exists() else 0
+
+    @property
+    def html(self) -> str:
+        return (self.root / "_build" / "html" / "chapter.html").read_text()
+
+
+def ok(result: subprocess.CompletedProcess) -> bool:
+    if result.returncode != 0:
+        print(result.stdout[-3000:], result.stderr[-3000:])
+    return result.returncode == 0
+
+
+def test_package_edits_reexecute_prose_edits_do_not(tmp_path):
+    book = Book(tmp_path)
+    assert ok(book.build()) and book.runs == 1 and "value: alpha" in book.html
+
+    assert ok(book.build()) and book.runs == 1  # nothing changed: nothing runs
+
+    book.set_prose("Second prose, edited.")
+    assert ok(book.build()) and book.runs == 1  # prose only: re-rendered, not re-run
+    assert "Second prose, edited." in book.html
+
+    book.set_package('VALUE = "beta"')
+    assert ok(book.build()) and book.runs == 2  # the package changed: the chapter re-runs
+    assert "value: beta" in book.html and "value: alpha" not in book.html
+
+
+def test_a_failing_chapter_fails_every_build_until_fixed(tmp_path):
+    book = Book(tmp_path)
+    assert ok(book.build())
+
+    book.set_package('raise RuntimeError("broken package")')
+    for _ in range(2):  # the second build must not pass over the cached failure
+        result = book.build()
+        assert result.returncode != 0
+        assert "broken package" in result.stdout + result.stderr
+
+    book.set_package('VALUE = "fixed"')
+    assert ok(book.build()) and "value: fixed" in book.html

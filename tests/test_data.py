@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from charlm.data import build_dataset, load_names, load_words, split_words
+from charlm.fetch import DataError
+
+
+def test_contexts_slide_over_the_word(tiny_vocab):
+    X, Y = build_dataset(["ava"], tiny_vocab, block_size=3)
+    a, v = tiny_vocab.stoi["a"], tiny_vocab.stoi["v"]
+    assert X.tolist() == [[0, 0, 0], [0, 0, a], [0, a, v], [a, v, a]]
+    assert Y.tolist() == [a, v, a, 0]
+    assert X.dtype == Y.dtype == torch.long
+
+
+@pytest.mark.parametrize("block_size", [1, 2, 3, 8])
+def test_one_example_per_character_plus_end(tiny_words, tiny_vocab, block_size):
+    X, Y = build_dataset(tiny_words, tiny_vocab, block_size)
+    n = sum(len(w) + 1 for w in tiny_words)
+    assert X.shape == (n, block_size) and Y.shape == (n,)
+
+
+def test_bad_block_size(tiny_words, tiny_vocab):
+    with pytest.raises(ValueError, match="block_size"):
+        build_dataset(tiny_words, tiny_vocab, 0)
+
+
+def test_split_matches_the_lectures_global_shuffle(tiny_words):
+    words = [f"w{i}" for i in range(101)]
+    expected = list(words)
+    random.seed(42)
+    random.shuffle(expected)
+    s = split_words(words)
+    assert s.train + s.dev + s.test == expected
+    assert (len(s.train), len(s.dev), len(s.test)) == (80, 10, 11)
+    assert words == [f"w{i}" for i in range(101)]  # input untouched
+
+
+def test_load_words_strips_and_drops_blank_lines(tmp_path):
+    p = tmp_path / "w.txt"
+    p.write_text("emma\n\n ava \n")
+    assert load_words(p) == ["emma", "ava"]
+
+
+def test_load_names_rejects_a_modified_copy(tmp_path):
+    p = tmp_path / "names.txt"
+    p.write_text("emma\nava")
+    with pytest.raises(DataError, match="not the verified names.txt"):
+        load_names(p)
+    with pytest.raises(DataError, match="make data"):
+        load_names(tmp_path / "missing.txt")
+
+
+# --- the full dataset ---------------------------------------------------------------
+
+
+def test_full_dataset_size(names):
+    assert len(names) == 32_033
+
+
+@pytest.mark.parametrize("block_size", [3, 8])
+def test_lecture_split_sizes(names, vocab, block_size):
+    s = split_words(names)
+    sizes = [len(build_dataset(part, vocab, block_size)[1]) for part in (s.train, s.dev, s.test)]
+    assert sizes == [182_625, 22_655, 22_866]
+
+
+def test_all_bigrams(names, vocab):
+    X, Y = build_dataset(names, vocab, block_size=1)
+    assert len(Y) == 228_146

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import io
+
+import matplotlib.colors as mcolors
+import torch
+
+from charlm.plots import plot_bigram_counts, plot_loss
+
+
+def _is_white(color) -> bool:
+    return mcolors.to_rgba(color) == (1.0, 1.0, 1.0, 1.0)
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def test_heatmap_annotates_every_cell():
+    itos = [".", "a", "b"]
+    counts = torch.arange(9).view(3, 3)
+    fig = plot_bigram_counts(counts, itos)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert len(texts) == 2 * 9 and ".a" in texts and "8" in texts
+    assert _is_white(fig.get_facecolor())
+    assert _png(fig).startswith(b"\x89PNG")
+
+
+def test_loss_curve_with_reference():
+    fig = plot_loss([3.0, 2.5, 2.4], reference=2.45, reference_label="counts")
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2 and list(ax.lines[0].get_ydata()) == [3.0, 2.5, 2.4]
+    assert ax.get_legend().get_texts()[1].get_text() == "counts"
+    assert _is_white(fig.get_facecolor()) and _is_white(ax.get_facecolor())
+    assert _png(fig).startswith(b"\x89PNG")
