@@ -30,11 +30,12 @@ $(INSTALLED): requirements/lock.txt pyproject.toml
 		-c requirements/lock.txt -e ".[book,test]"
 	@touch $@
 
-# always re-verified (a sha256 of 228 kB); a verified file is kept, a bad one never written
-data: $(INSTALLED)
-	@$(BIN)/python -m charlm.fetch $(NAMES)
+# always re-verified (a sha256 of 228 kB); a verified file is kept, a bad one never written.
+# charlm.fetch needs only the standard library, so this runs (and fails fast) before any install.
+data:
+	@$(PYTHON) -m charlm.fetch $(NAMES)
 
-book: data
+book: data $(INSTALLED)
 	@rm -rf $(HTML)/reports
 	@if ! $(BIN)/jupyter-book build . --warningiserror --keep-going; then \
 		rm -rf $(HTML); \
@@ -45,7 +46,7 @@ book: data
 
 # full-dataset tests run when the data can be fetched, and are skipped (with a reason) when not
 test: $(INSTALLED)
-	@$(BIN)/python -m charlm.fetch $(NAMES) || echo "make test: no $(NAMES); full-dataset tests will be skipped"
+	@$(PYTHON) -m charlm.fetch $(NAMES) || echo "make test: no $(NAMES); full-dataset tests will be skipped"
 	$(BIN)/python -m pytest
 
 lint: $(INSTALLED)
