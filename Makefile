@@ -11,10 +11,11 @@ NAMES := data/names.txt
 HTML := _build/html
 PORT ?= 8000
 
-.PHONY: help book test data lint format serve clean distclean venv lock
+.PHONY: help book chapter test data lint format serve clean distclean venv lock
 
 help:
 	@echo "make book    build the site into $(HTML) (sets up .venv and the data first)"
+	@echo "make chapter CH=01_bigram   build one chapter alone into _build/_page/"
 	@echo "make test    run the tests (pytest, doctests included)"
 	@echo "make data    fetch and verify $(NAMES) (from \$$CHARLM_NAMES or its URL)"
 	@echo "make lint    ruff check and format check"
@@ -43,6 +44,12 @@ book: data $(INSTALLED)
 		exit 1; \
 	fi
 	@echo "make book: the site is in $(HTML)/index.html"
+
+# one chapter alone (same settings, its own cache): make chapter CH=01_bigram
+chapter: data $(INSTALLED)
+	@test -n "$(CH)" -a -f "book/$(CH).md" || { echo "usage: make chapter CH=01_bigram (a file in book/)" >&2; exit 1; }
+	$(BIN)/jupyter-book build book/$(CH).md --warningiserror --keep-going
+	@echo "make chapter: book/$(CH).md is in _build/_page/book-$(CH)/html/"
 
 # full-dataset tests run when the data can be fetched, and are skipped (with a reason) when not
 test: $(INSTALLED)

@@ -43,10 +43,22 @@ def fingerprint(root: Path, paths: list[str]) -> str:
     return h.hexdigest()
 
 
+def find_root(srcdir: Path, paths: list[str]) -> Path:
+    """The source dir, or its nearest ancestor, that holds every path in ``paths``.
+
+    A whole-book build reads from the repository root; a one-page build
+    (``jupyter-book build book/01_bigram.md``) reads from ``book/``: both find ``charlm/``.
+    """
+    for root in (srcdir, *srcdir.parents):
+        if all((root / rel).exists() for rel in paths):
+            return root
+    raise FileNotFoundError(f"no folder at or above {srcdir} holds all of {paths}")
+
+
 def _current(app: Sphinx) -> str:
     if not hasattr(app, "_fingerprint"):
-        root = Path(app.config.fingerprint_root or app.srcdir)
-        app._fingerprint = fingerprint(root, list(app.config.fingerprint_paths))
+        paths = list(app.config.fingerprint_paths)
+        app._fingerprint = fingerprint(find_root(Path(app.srcdir).resolve(), paths), paths)
     return app._fingerprint
 
 
@@ -95,7 +107,6 @@ def merge_info(app: Sphinx, env: BuildEnvironment, docnames, other: BuildEnviron
 
 def setup(app: Sphinx) -> dict:
     app.add_config_value("fingerprint_paths", [], "env")
-    app.add_config_value("fingerprint_root", "", "env")
     app.connect("source-read", source_read)
     app.connect("env-get-outdated", get_outdated)
     app.connect("env-updated", env_updated)
