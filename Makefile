@@ -11,13 +11,14 @@ NAMES := data/names.txt
 HTML := _build/html
 PORT ?= 8000
 
-.PHONY: help book chapter test data lint format serve clean distclean venv lock
+.PHONY: help book chapter test bench data lint format serve clean distclean venv lock
 
 help:
 	@echo "make book    build the site into $(HTML) (sets up .venv and the data first)"
 	@echo "make chapter CH=01_bigram   build one chapter alone into _build/_page/"
 	@echo "make test    run the tests (pytest, doctests included)"
 	@echo "make data    fetch and verify $(NAMES) (from \$$CHARLM_NAMES or its URL)"
+	@echo "make bench   measure the training loop against a plain lecture loop (_build/bench/)"
 	@echo "make lint    ruff check and format check"
 	@echo "make serve   serve $(HTML) on http://127.0.0.1:$(PORT)"
 	@echo "make clean   remove _build (keeps .venv and the data)"
@@ -56,13 +57,17 @@ test: $(INSTALLED)
 	@$(PYTHON) -m charlm.fetch $(NAMES) || echo "make test: no $(NAMES); full-dataset tests will be skipped"
 	$(BIN)/python -m pytest
 
+# timings are benchmarks, never tests: run alone on an idle machine
+bench: data $(INSTALLED)
+	$(BIN)/python bench/train_step.py
+
 lint: $(INSTALLED)
-	$(BIN)/ruff check charlm tests book/_ext
-	$(BIN)/ruff format --check charlm tests book/_ext
+	$(BIN)/ruff check charlm tests bench book/_ext
+	$(BIN)/ruff format --check charlm tests bench book/_ext
 
 format: $(INSTALLED)
-	$(BIN)/ruff check --fix charlm tests book/_ext
-	$(BIN)/ruff format charlm tests book/_ext
+	$(BIN)/ruff check --fix charlm tests bench book/_ext
+	$(BIN)/ruff format charlm tests bench book/_ext
 
 serve:
 	@test -f $(HTML)/index.html || { echo "no site yet: run make book" >&2; exit 1; }

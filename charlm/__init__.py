@@ -1,12 +1,15 @@
 """charlm: character-level language models from scratch, the package behind the charlm book.
 
-Modules, in import order (each imports only from those before it):
+Modules, in import order (each imports only from those before it; ``lectures`` holds the
+lectures' printed numbers, for side-by-side tables):
 
 - ``fetch``  -- get ``names.txt`` from ``$CHARLM_NAMES`` or its URL, checksum-verified (Ch. 1)
 - ``vocab``  -- the character vocabulary: ``.`` is 0, then sorted characters (Ch. 1)
 - ``data``   -- word loading, the lecture split, context-window datasets (Ch. 1-2)
 - ``bigram`` -- counting n-gram models and the neural bigram (Ch. 1)
-- ``train``  -- the training loop and split evaluation (Ch. 1-2)
+- ``models`` -- neural models honouring the same contract: the MLP (Ch. 2)
+- ``train``  -- the training loop, split evaluation, the learning-rate finder (Ch. 1-2)
+- ``runs``   -- seeded training runs as data, trained in parallel worker processes (Ch. 2)
 - ``sample`` -- seeded sampling from any model that maps ``idx -> logits`` (Ch. 1)
 - ``plots``  -- figures for the book; draws what it is given, computes nothing (Ch. 1)
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,3 +87,30 @@ def build_dataset(
     X = torch.tensor(xs, dtype=torch.long).view(-1, block_size)  # (N, block_size)
     Y = torch.tensor(ys, dtype=torch.long)  # (N,)
     return X, Y
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """How much of dev and test the training words already contain (Chapter 2)."""
+
+    repeated_names: int  # distinct names that occur more than once in the whole list
+    extra_copies: int  # occurrences beyond the first, over all names
+    dev_in_train: int  # dev words that also occur in train
+    test_in_train: int  # test words that also occur in train
+
+
+def split_overlap(words: Sequence[str], split: Split) -> Overlap:
+    """Count repeated names and the dev/test words that a split also put in train (Chapter 2).
+
+    >>> words = ["ann", "bo", "ann", "cy", "di", "bo", "ed", "fa", "gus", "hal"]
+    >>> split_overlap(words, Split(words[:8], words[8:9], ["bo"]))
+    Overlap(repeated_names=2, extra_copies=2, dev_in_train=0, test_in_train=1)
+    """
+    counts = Counter(words)
+    train = set(split.train)
+    return Overlap(
+        repeated_names=sum(1 for c in counts.values() if c > 1),
+        extra_copies=sum(c - 1 for c in counts.values()),
+        dev_in_train=sum(w in train for w in split.dev),
+        test_in_train=sum(w in train for w in split.test),
+    )

@@ -83,3 +83,37 @@ def plot_loss(
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
     return fig
+
+
+def plot_lr_finder(
+    exponents: Sequence[float],
+    losses: Sequence[float],
+    smoothed: Sequence[float],
+    chosen: float,
+) -> Figure:
+    """Batch loss against log10 of the learning rate, with the chosen rate marked (Chapter 2)."""
+    fig = _figure((7, 4))
+    ax = fig.axes[0]
+    with plt.rc_context(STYLE):
+        ax.plot(exponents, losses, color="#9db7d5", lw=0.7, label="batch loss")
+        ax.plot(exponents, smoothed, color=INK, lw=1.8, label="moving average")
+        ax.axvline(chosen, color=ACCENT, ls="--", lw=1.2, label=f"chosen: 10^{chosen:g}")
+        ax.set_xlabel("log10(learning rate)")
+        ax.set_ylabel("batch loss")
+        ax.legend(frameon=False)
+    return fig
+
+
+def plot_embeddings(points, itos: Sequence[str]) -> Figure:
+    """Each character's 2-D embedding, drawn as its letter (Chapter 2)."""
+    points = np.asarray(points)
+    fig = _figure((6, 6))
+    ax = fig.axes[0]
+    with plt.rc_context(STYLE):
+        ax.scatter(points[:, 0], points[:, 1], s=260, color="#dbe8f5", edgecolors=INK)
+        for (x, y), ch in zip(points, itos):
+            ax.text(x, y, ch, ha="center", va="center", color="#111111", fontsize=11)
+        ax.set_xlabel("embedding dimension 0")
+        ax.set_ylabel("embedding dimension 1")
+        ax.set_aspect("equal", adjustable="datalim")
+    return fig

@@ -8,8 +8,11 @@ not about: models (any ``idx -> logits`` module), data loading, or plotting.
 from __future__ import annotations
 
 import math
+import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn as nn
@@ -63,6 +66,19 @@ class TrainResult:
     losses: list[float]  # training loss of each step's batch, before that step's update
     seconds: float  # wall-clock time of the loop
 
+    def mean_every(self, k: int) -> list[float]:
+        """Means of consecutive blocks of ``k`` losses: a readable curve from a noisy one."""
+        n = len(self.losses) // k * k
+        return torch.tensor(self.losses[:n]).view(-1, k).mean(dim=1).tolist()
+
+
+class Hook(Protocol):
+    """Called after every update; returning True stops training (Chapter 3's diagnostics)."""
+
+    def __call__(
+        self, step: int, model: nn.Module, loss: torch.Tensor, lr: float
+    ) -> bool | None: ...
+
 
 def train(
     model: nn.Module,
@@ -70,20 +86,29 @@ def train(
     Y: torch.Tensor,
     config: TrainConfig,
     generator: torch.Generator | None = None,
+    *,
+    schedule: Callable[[int], float] | None = None,
+    hooks: Sequence[Hook] = (),
+    progress: bool | None = None,
 ) -> TrainResult:
     """Train ``model`` on (X, Y) by gradient descent; returns the loss history (Chapter 1).
 
     Each step draws ``torch.randint(0, N, (batch_size,), generator=generator)`` (none for
     full batch), computes the cross-entropy, sets every grad to None, back-propagates and
     updates ``p += -lr * p.grad``: the lectures' loop, in their order, so their seeded
-    runs reproduce.
+    runs reproduce bit for bit. ``schedule(step)`` replaces ``config.lr_at``; ``hooks``
+    see the model after each update (and may stop the run); ``progress`` shows a bar
+    (default: only when stderr is a terminal, so never inside the book).
     """
     if config.batch_size is not None and generator is None:
         raise ValueError("minibatch training needs an explicit torch.Generator")
+    lr_at = schedule or config.lr_at
     params = [p for p in model.parameters() if p.requires_grad]
     penalised = [p for p in params if p.ndim >= 2]
     losses = torch.empty(config.steps)
+    bar = _progress_bar(config.steps, progress)
     model.train()
+    done = 0
     start = time.perf_counter()
     for step in range(config.steps):
         if config.batch_size is None:
@@ -99,13 +124,30 @@ def train(
         for p in params:
             p.grad = None
         objective.backward()
-        lr = config.lr_at(step)
+        lr = lr_at(step)
         with torch.no_grad():
-            for p in params:
-                p += -lr * p.grad
-        losses[step] = loss.detach()  # no .item(): no sync per step
+            # p += -lr * grad for every p at once: the same two roundings, fewer dispatches
+            torch._foreach_add_(params, torch._foreach_mul([p.grad for p in params], -lr))
+        losses[step] = loss.detach()  # no .item(): no per-step conversion to Python
+        done = step + 1
+        if bar is not None:
+            bar.update(1)
+        if any([hook(step, model, loss, lr) for hook in hooks]):
+            break
     seconds = time.perf_counter() - start
-    return TrainResult(losses=losses.tolist(), seconds=seconds)
+    if bar is not None:
+        bar.close()
+    return TrainResult(losses=losses[:done].tolist(), seconds=seconds)
+
+
+def _progress_bar(total: int, progress: bool | None):
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="step", mininterval=0.5)
 
 
 @torch.no_grad()
@@ -117,3 +159,58 @@ def evaluate(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> float:
         return F.cross_entropy(model(X), Y).item()
     finally:
         model.train(was_training)
+
+
+def evaluate_splits(
+    model: nn.Module, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
+) -> dict[str, float]:
+    """``evaluate`` on each named split, e.g. train/dev/test (Chapter 2)."""
+    return {name: evaluate(model, X, Y) for name, (X, Y) in splits.items()}
+
+
+@dataclass
+class LRFinderResult:
+    """Learning rates tried one step each, and the loss seen at each (Chapter 2)."""
+
+    exponents: list[float]  # log10 of each step's learning rate
+    lrs: list[float]  # the learning rates, exponentially spaced
+    losses: list[float]  # the batch loss before each step
+
+    def smoothed(self, window: int = 50) -> list[float]:
+        """Moving average of the losses over ``window`` steps (centred, edges shortened)."""
+        x = torch.tensor(self.losses).view(1, 1, -1)
+        ones = torch.ones_like(x)
+        kernel = torch.ones(1, 1, window)
+        pad = window // 2
+        sums = F.conv1d(x, kernel, padding=pad)[0, 0, : len(self.losses)]
+        counts = F.conv1d(ones, kernel, padding=pad)[0, 0, : len(self.losses)]
+        return (sums / counts).tolist()
+
+    def best_exponent(self, window: int = 50) -> float:
+        """log10 of the rate where the smoothed loss is lowest."""
+        smooth = self.smoothed(window)
+        return self.exponents[min(range(len(smooth)), key=smooth.__getitem__)]
+
+
+def find_lr(
+    model: nn.Module,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    generator: torch.Generator,
+    steps: int = 1000,
+    min_exponent: float = -3.0,
+    max_exponent: float = 0.0,
+    batch_size: int = 32,
+) -> LRFinderResult:
+    """Train once while raising the rate from 10**min to 10**max exponentially (Chapter 2).
+
+    The loss falls while the rate is useful and blows up once it is too large; a good
+    rate sits before the blow-up. The model is trained in place: use a fresh one after.
+    """
+    if not max_exponent > min_exponent:
+        raise ValueError("max_exponent must be greater than min_exponent")
+    exponents = torch.linspace(min_exponent, max_exponent, steps)  # (steps,)
+    lrs = (10**exponents).tolist()
+    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lrs[0])
+    result = train(model, X, Y, config, generator, schedule=lrs.__getitem__)
+    return LRFinderResult(exponents=exponents.tolist(), lrs=lrs, losses=result.losses)

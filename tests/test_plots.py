@@ -35,3 +35,20 @@ def test_loss_curve_with_reference():
     assert ax.get_legend().get_texts()[1].get_text() == "counts"
     assert _is_white(fig.get_facecolor()) and _is_white(ax.get_facecolor())
     assert _png(fig).startswith(b"\x89PNG")
+
+
+def test_lr_finder_plot_marks_the_choice():
+    from charlm.plots import plot_lr_finder
+
+    fig = plot_lr_finder([-3.0, -2.0, -1.0], [5.0, 4.0, 6.0], [5.0, 4.5, 5.5], chosen=-1.0)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 3 and list(ax.lines[2].get_xdata()) == [-1.0, -1.0]
+    assert _png(fig).startswith(b"\x89PNG")
+
+
+def test_embedding_plot_labels_every_point():
+    from charlm.plots import plot_embeddings
+
+    fig = plot_embeddings(torch.randn(4, 2), [".", "a", "b", "c"])
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == [".", "a", "b", "c"]
+    assert _is_white(fig.get_facecolor())

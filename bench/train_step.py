@@ -1,0 +1,97 @@
+"""Per-step time of charlm's training loop against a plain lecture-style loop.
+
+Same model (the Chapter 2 MLP), same data, same seeds, one thread; each loop runs
+``--steps`` steps, ``--repeats`` times, alternating, and the minimum and median are
+reported. Both loops also produce bit-identical losses, which is checked.
+Writes the figures to ``_build/bench/train_step.json``. Run by ``make bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from charlm.data import build_dataset, load_names, split_words
+from charlm.models import MLPConfig
+from charlm.train import TrainConfig, train
+from charlm.vocab import Vocab
+
+
+def plain_loop(X, Y, steps: int, batch_size: int) -> tuple[float, list[float]]:
+    """The lecture's loop, written out: returns (seconds, losses)."""
+    g = torch.Generator().manual_seed(2147483647)
+    model = MLPConfig().build(g)
+    parameters = list(model.parameters())
+    lossi = []
+    start = time.perf_counter()
+    for i in range(steps):
+        ix = torch.randint(0, X.shape[0], (batch_size,), generator=g)
+        loss = F.cross_entropy(model(X[ix]), Y[ix])
+        for p in parameters:
+            p.grad = None
+        loss.backward()
+        lr = 0.1 if i < steps // 2 else 0.01
+        for p in parameters:
+            p.data += -lr * p.grad
+        lossi.append(loss.item())
+    return time.perf_counter() - start, lossi
+
+
+def charlm_loop(X, Y, steps: int, batch_size: int) -> tuple[float, list[float]]:
+    g = torch.Generator().manual_seed(2147483647)
+    model = MLPConfig().build(g)
+    config = TrainConfig(
+        steps=steps, batch_size=batch_size, lr=0.1, decay_step=steps // 2, lr_final=0.01
+    )
+    result = train(model, X, Y, config, generator=g, progress=False)
+    return result.seconds, result.losses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--out", default="_build/bench/train_step.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    words = load_names()
+    X, Y = build_dataset(split_words(words).train, Vocab.from_words(words), 3)
+
+    times: dict[str, list[float]] = {"plain": [], "charlm": []}
+    for _ in range(args.repeats):
+        for name, loop in (("plain", plain_loop), ("charlm", charlm_loop)):
+            seconds, losses = loop(X, Y, args.steps, args.batch_size)
+            times[name].append(1e3 * seconds / args.steps)
+            if name == "plain":
+                reference = losses
+            elif losses != reference:
+                raise SystemExit("charlm's loop did not reproduce the plain loop's losses")
+    report = {
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
+        "threads": torch.get_num_threads(),
+        "identical_losses": True,
+        "ms_per_step": {
+            name: {"min": min(v), "median": statistics.median(v), "all": v}
+            for name, v in times.items()
+        },
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    for name, v in times.items():
+        print(f"{name:>7}: min {min(v):.3f} ms/step, median {statistics.median(v):.3f} ms/step")
+    ratio = statistics.median(times["charlm"]) / statistics.median(times["plain"])
+    print(f"charlm / plain (medians): {ratio:.3f}; identical losses: yes; written to {out}")
+
+
+if __name__ == "__main__":
+    main()

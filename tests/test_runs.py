@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import torch
+
+from charlm.data import build_dataset
+from charlm.models import MLPConfig
+from charlm.runs import Run, fit, fit_all
+from charlm.train import TrainConfig, evaluate, train
+
+
+def _splits(tiny_words, tiny_vocab):
+    return {
+        "train": build_dataset(tiny_words[:6], tiny_vocab, 3),
+        "dev": build_dataset(tiny_words[6:], tiny_vocab, 3),
+    }
+
+
+def _runs(V):
+    cfg = TrainConfig(steps=200, batch_size=8, lr=0.1, decay_step=150, lr_final=0.01)
+    return [
+        Run(MLPConfig(vocab_size=V, n_embd=4, n_hidden=16), cfg, seed=1),
+        Run(MLPConfig(vocab_size=V, n_embd=2, n_hidden=8), cfg, seed=2),
+        Run(MLPConfig(vocab_size=V, n_embd=3, n_hidden=12), cfg, seed=3, data="dev"),
+    ]
+
+
+def test_fit_is_build_then_train_from_one_generator(tiny_words, tiny_vocab):
+    splits = _splits(tiny_words, tiny_vocab)
+    run = _runs(len(tiny_vocab))[0]
+    result = fit(run, splits)
+    g = torch.Generator().manual_seed(run.seed)
+    model = run.model.build(g)
+    history = train(model, *splits["train"], run.train, generator=g)
+    assert result.history.losses == history.losses
+    assert result.losses["dev"] == evaluate(model, *splits["dev"])
+    rebuilt = result.model()
+    assert not rebuilt.training
+    assert evaluate(rebuilt, *splits["dev"]) == result.losses["dev"]
+
+
+def test_parallel_results_equal_serial_ones(tiny_words, tiny_vocab):
+    torch.set_num_threads(1)
+    splits = _splits(tiny_words, tiny_vocab)
+    runs = _runs(len(tiny_vocab))
+    serial = fit_all(runs, splits, workers=1)
+    parallel = fit_all(runs, splits, workers=2)
+    assert [r.run for r in parallel] == runs  # results come back in order
+    for a, b in zip(serial, parallel):
+        assert a.history.losses == b.history.losses and a.losses == b.losses
+        assert all(torch.equal(a.state[k], b.state[k]) for k in a.state)
