@@ -16,3 +16,16 @@ PART2_PARAMS = 11_897
 PART2_TRAIN_PRINTED = 2.1260  # unseeded batches in the lecture: not reproducible exactly
 PART2_DEV_PRINTED = 2.1701
 PART2_SAMPLE_SEED = 2147483647 + 10
+
+# Part 3 (Chapter 3): the loss log, each row keeping the changes above it; (train, val)
+PART3_LOG = {
+    "original": (2.1245, 2.1682),
+    "fix softmax confidently wrong": (2.07, 2.13),
+    "fix tanh too saturated": (2.0356, 2.1027),
+    '"Kaiming" init': (2.0377, 2.1070),
+    "add BatchNorm": (2.0668, 2.1048),
+}
+PART3_BN_TRAIN = 2.0674  # the final BatchNorm MLP, printed; reproduced here to the digit
+PART3_BN_VAL = 2.1057
+PART3_BN_PARAMS = 12_097
+PART3_DEEP_PARAMS = 47_024  # the 6-layer BatchNorm network

@@ -117,3 +117,90 @@ def plot_embeddings(points, itos: Sequence[str]) -> Figure:
         ax.set_ylabel("embedding dimension 1")
         ax.set_aspect("equal", adjustable="datalim")
     return fig
+
+
+def _grid(n: int, width: float = 11.0, height: float = 3.4) -> Figure:
+    cols = min(n, 2)
+    rows = (n + cols - 1) // cols
+    with plt.rc_context(STYLE):
+        fig = plt.figure(figsize=(width, height * rows))
+        for i in range(n):
+            fig.add_subplot(rows, cols, i + 1)
+    plt.close(fig)
+    return fig
+
+
+def plot_histograms(panels: dict, xlabel: str, saturation: bool = False) -> Figure:
+    """One panel per variant, one density line per layer (Chapter 3).
+
+    ``panels`` maps a title to a list of stats with ``name``, ``mean``, ``std``,
+    ``saturated`` and ``hist`` (``charlm.stats.LayerStats``).
+    """
+    fig = _grid(len(panels))
+    with plt.rc_context(STYLE):
+        for ax, (title, layers) in zip(fig.axes, panels.items()):
+            for st in layers:
+                label = f"{st.name}: std {st.std:.2g}"
+                if saturation:
+                    label += f", {st.saturated:.0%} saturated"
+                ax.plot(st.hist.centers, st.hist.density, lw=1.3, label=label)
+            ax.set_title(title, fontsize=11)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("density")
+            ax.legend(frameon=False, fontsize=7.5)
+        fig.tight_layout()
+    return fig
+
+
+def plot_weight_gradients(panels: dict) -> Figure:
+    """Gradient densities of each weight matrix, one panel per variant (Chapter 3).
+
+    ``panels`` maps a title to ``charlm.stats.WeightStats`` lists.
+    """
+    fig = _grid(len(panels))
+    with plt.rc_context(STYLE):
+        for ax, (title, weights) in zip(fig.axes, panels.items()):
+            for w in weights:
+                shape = "x".join(map(str, w.shape))
+                label = f"{shape}: grad:data {w.grad_to_data:.1e}"
+                ax.plot(w.hist.centers, w.hist.density, lw=1.2, label=label)
+            ax.set_title(title, fontsize=11)
+            ax.set_xlabel("gradient value")
+            ax.set_ylabel("density")
+            ax.legend(frameon=False, fontsize=7.5)
+        fig.tight_layout()
+    return fig
+
+
+def plot_update_ratios(panels: dict, guide: float = -3.0) -> Figure:
+    """log10 update:data ratio per weight over the steps, with a guide line (Chapter 3).
+
+    ``panels`` maps a title to {weight name: one value per step}.
+    """
+    fig = _grid(len(panels))
+    with plt.rc_context(STYLE):
+        for ax, (title, history) in zip(fig.axes, panels.items()):
+            for name, values in history.items():
+                ax.plot(values, lw=0.9, label=name)
+            ax.axhline(guide, color="#222222", ls="--", lw=1.2, label=f"guide: {guide:g}")
+            ax.set_title(title, fontsize=11)
+            ax.set_xlabel("step")
+            ax.set_ylabel("log10(update std / data std)")
+            ax.legend(frameon=False, fontsize=7, ncol=2)
+        fig.tight_layout()
+    return fig
+
+
+def plot_saturation(saturated, title: str = "") -> Figure:
+    """Black where a tanh unit is saturated, for each example (row) of a batch (Chapter 3)."""
+    saturated = np.asarray(saturated)
+    fig = _figure((11, 2.6))
+    ax = fig.axes[0]
+    with plt.rc_context(STYLE):
+        ax.imshow(saturated, cmap="gray_r", interpolation="nearest", aspect="auto", vmin=0, vmax=1)
+        ax.set_xlabel("hidden unit")
+        ax.set_ylabel("example")
+        ax.grid(False)
+        if title:
+            ax.set_title(title, fontsize=11)
+    return fig

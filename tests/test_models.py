@@ -83,3 +83,124 @@ def test_mlp_is_an_nn_module_with_five_parameters():
     assert F.softmax(model(torch.zeros(1, 3, dtype=torch.long)), dim=1).sum().item() == (
         pytest.approx(1.0)
     )
+
+
+# --- Chapter 3: initialisation scales, BatchNorm, the deep network ---------------------
+
+
+def _lecture_batchnorm_loop(X, Y, steps):
+    """The lecture's BatchNorm MLP and loop, written out by hand."""
+    g = torch.Generator().manual_seed(2147483647)
+    C = torch.randn((27, 10), generator=g)
+    W1 = torch.randn((30, 200), generator=g) * (5 / 3) / (30**0.5)
+    W2 = torch.randn((200, 27), generator=g) * 0.01
+    b2 = torch.randn(27, generator=g) * 0
+    bngain, bnbias = torch.ones((1, 200)), torch.zeros((1, 200))
+    bnmean_running, bnstd_running = torch.zeros((1, 200)), torch.ones((1, 200))
+    parameters = [C, W1, W2, b2, bngain, bnbias]
+    for p in parameters:
+        p.requires_grad = True
+    losses = []
+    for i in range(steps):
+        ix = torch.randint(0, X.shape[0], (32,), generator=g)
+        emb = C[X[ix]]
+        hpreact = emb.view(emb.shape[0], -1) @ W1
+        bnmeani = hpreact.mean(0, keepdim=True)
+        bnstdi = hpreact.std(0, keepdim=True)
+        hpreact = bngain * (hpreact - bnmeani) / bnstdi + bnbias
+        with torch.no_grad():
+            bnmean_running = 0.999 * bnmean_running + 0.001 * bnmeani
+            bnstd_running = 0.999 * bnstd_running + 0.001 * bnstdi
+        logits = torch.tanh(hpreact) @ W2 + b2
+        loss = F.cross_entropy(logits, Y[ix])
+        for p in parameters:
+            p.grad = None
+        loss.backward()
+        lr = 0.1 if i < steps // 2 else 0.01
+        for p in parameters:
+            p.data += -lr * p.grad
+        losses.append(loss.item())
+    return losses, bnmean_running, bnstd_running
+
+
+def test_batchnorm_mlp_reproduces_the_lectures_loop_bit_for_bit(tiny_words):
+    from charlm.vocab import Vocab
+
+    X, Y = build_dataset(tiny_words * 4, Vocab("abcdefghijklmnopqrstuvwxyz"), 3)
+    want, mean, std = _lecture_batchnorm_loop(X, Y, steps=300)
+    config = MLPConfig(w1_scale=5 / 3, w1_fan_in=True, w2_scale=0.01, b2_scale=0.0, batchnorm=True)
+    g = torch.Generator().manual_seed(2147483647)
+    model = config.build(g)
+    assert model.num_params() == 12_097
+    tc = TrainConfig(steps=300, batch_size=32, lr=0.1, decay_step=150, lr_final=0.01)
+    assert train(model, X, Y, tc, generator=g).losses == want
+    assert torch.equal(model.bnmean_running, mean) and torch.equal(model.bnstd_running, std)
+
+
+def test_evaluation_and_sampling_leave_running_statistics_alone(tiny_words, tiny_vocab):
+    from charlm.sample import sample
+
+    config = MLPConfig(vocab_size=len(tiny_vocab), batchnorm=True, w2_scale=0.01)
+    model = config.build(torch.Generator().manual_seed(0))
+    X, Y = build_dataset(tiny_words, tiny_vocab, 3)
+    train(model, X, Y, TrainConfig(steps=20, batch_size=8), torch.Generator().manual_seed(1))
+    before = [model.bnmean_running.clone(), model.bnstd_running.clone()]
+    evaluate(model, X, Y)
+    sample(model, tiny_vocab, 5, torch.Generator().manual_seed(2))
+    assert torch.equal(model.bnmean_running, before[0])
+    assert torch.equal(model.bnstd_running, before[1])
+    assert model.training  # put back as it was
+
+
+def test_calibrate_and_fold(tiny_words, tiny_vocab):
+    from charlm.models import fold_batchnorm
+
+    config = MLPConfig(vocab_size=len(tiny_vocab), batchnorm=True, w2_scale=0.1)
+    model = config.build(torch.Generator().manual_seed(0))
+    X, Y = build_dataset(tiny_words, tiny_vocab, 3)
+    train(model, X, Y, TrainConfig(steps=50, batch_size=8), torch.Generator().manual_seed(1))
+    model.calibrate(X)
+    hpre = model.hidden_preactivation(X)
+    assert torch.allclose(model.bnmean_running, hpre.mean(0, keepdim=True))
+    # after calibration, eval mode on the full set equals train mode's batch statistics
+    model.eval()
+    eval_logits = model(X)
+    model.train()
+    with torch.no_grad():
+        assert torch.allclose(eval_logits, model(X), atol=1e-5)
+    folded = fold_batchnorm(model)
+    assert not folded.config.batchnorm and hasattr(folded, "b1")
+    assert torch.allclose(folded(X), model.eval()(X), atol=1e-5)
+    with pytest.raises(ValueError, match="batchnorm=True"):
+        fold_batchnorm(folded)
+
+
+def test_init_scales_multiply_the_same_draws():
+    base = MLPConfig().build(torch.Generator().manual_seed(3))
+    scaled = MLPConfig(w1_scale=0.2, b2_scale=0.0).build(torch.Generator().manual_seed(3))
+    assert torch.equal(scaled.W1, base.W1 * 0.2) and torch.equal(scaled.W2, base.W2)
+    assert torch.equal(scaled.b2, torch.zeros(27))
+    kaiming = MLPConfig(w1_scale=5 / 3, w1_fan_in=True).build(torch.Generator().manual_seed(3))
+    assert torch.equal(kaiming.W1, base.W1 * (5 / 3) / 30**0.5)  # the lecture's expression
+    with pytest.raises(ValueError, match="w1_scale"):
+        MLPConfig(w1_scale=float("nan"))
+
+
+def test_deep_network():
+    from charlm.layers import BatchNorm1d, Linear, Sequential
+    from charlm.models import DeepMLPConfig
+
+    bn = DeepMLPConfig().build(torch.Generator().manual_seed(0))
+    assert isinstance(bn, Sequential) and bn.block_size == 3
+    assert sum(p.numel() for p in bn.parameters()) == 47_024
+    assert isinstance(bn.layers[-1], BatchNorm1d)
+    assert torch.allclose(bn.layers[-1].weight, torch.full((27,), 0.1))
+    plain = DeepMLPConfig(batchnorm=False, gain=5 / 3).build(torch.Generator().manual_seed(0))
+    linears = [m for m in plain.layers if isinstance(m, Linear)]
+    assert len(linears) == 6 and not any(isinstance(m, BatchNorm1d) for m in plain.layers)
+    # hidden weights: randn / sqrt(fan_in) * gain; the last: * 0.1 instead
+    assert linears[1].weight.std().item() == pytest.approx((5 / 3) / 10, rel=0.05)
+    assert linears[-1].weight.std().item() == pytest.approx(0.1 / 10, rel=0.1)
+    assert plain(torch.zeros(4, 3, dtype=torch.long)).shape == (4, 27)
+    with pytest.raises(ValueError, match="gain"):
+        DeepMLPConfig(gain=0)

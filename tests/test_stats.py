@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from charlm.data import build_dataset
+from charlm.layers import Tanh
+from charlm.models import DeepMLPConfig
+from charlm.stats import (
+    UpdateRatio,
+    dead_units,
+    diagnose,
+    histogram,
+    layer_stats,
+    saturation_map,
+    tensor_stats,
+    weight_grad_stats,
+)
+from charlm.train import TrainConfig, train
+
+
+def test_histogram_is_a_density():
+    h = histogram(torch.randn(10_000, generator=torch.Generator().manual_seed(0)), bins=40)
+    width = h.centers[1] - h.centers[0]
+    assert sum(h.density) * width == pytest.approx(1.0)
+    assert len(h.centers) == len(h.density) == 40
+    flat = histogram(torch.full((5,), 2.0))  # a constant still gets a bin
+    assert sum(flat.density) > 0
+
+
+def test_tensor_stats():
+    t = torch.tensor([-1.0, -0.98, 0.0, 0.5])
+    st = tensor_stats("x", t, threshold=0.97)
+    assert st.mean == pytest.approx(t.mean().item()) and st.saturated == pytest.approx(0.5)
+    assert math.isnan(tensor_stats("g", t, threshold=None).saturated)
+
+
+def test_saturation_and_dead_units():
+    out = torch.tensor([[1.0, 0.0, -0.995], [0.999, 0.5, 0.2], [-1.0, 0.1, 0.0]])
+    assert saturation_map(out).tolist() == [
+        [True, False, True],
+        [True, False, False],
+        [True, False, False],
+    ]
+    assert dead_units(out) == 1
+    assert dead_units(out, share=0.3) == 2
+
+
+def _deep(tiny_vocab, **kw):
+    return DeepMLPConfig(vocab_size=len(tiny_vocab), n_hidden=16, n_layers=3, **kw)
+
+
+def test_layer_and_weight_stats_after_a_step(tiny_words, tiny_vocab):
+    X, Y = build_dataset(tiny_words, tiny_vocab, 3)
+    g = torch.Generator().manual_seed(0)
+    model = _deep(tiny_vocab).build(g)
+    with pytest.raises(ValueError, match="keep_grads"):
+        train(model, X, Y, TrainConfig(steps=1, batch_size=8), g)
+        layer_stats(model.layers, Tanh, grad=True)
+    model.keep_grads()
+    train(model, X, Y, TrainConfig(steps=1, batch_size=8), g)
+    acts = layer_stats(model.layers, Tanh)
+    grads = layer_stats(model.layers, Tanh, grad=True)
+    assert len(acts) == len(grads) == 3
+    tanh_layers = [m for m in model.layers if isinstance(m, Tanh)]
+    assert acts[0].std == pytest.approx(tanh_layers[0].out.std().item())
+    assert grads[-1].std == pytest.approx(tanh_layers[-1].out.grad.std().item())
+    weights = weight_grad_stats(model)
+    assert [w.shape for w in weights][0] == (len(tiny_vocab), 10)
+    for w, (_, p) in zip(weights, [(n, p) for n, p in model.named_parameters() if p.ndim == 2]):
+        assert w.grad_to_data == pytest.approx((p.grad.std() / p.std()).item())
+
+
+def test_update_ratio_hook_records_every_step(tiny_words, tiny_vocab):
+    X, Y = build_dataset(tiny_words, tiny_vocab, 3)
+    g = torch.Generator().manual_seed(0)
+    model = _deep(tiny_vocab).build(g)
+    rec = UpdateRatio(model)
+    train(model, X, Y, TrainConfig(steps=7, batch_size=8, lr=0.05), g, hooks=[rec])
+    assert all(len(v) == 7 for v in rec.history.values())
+    name, p = next(iter(rec.params.items()))
+    assert rec.history[name][-1] == pytest.approx(
+        math.log10((0.05 * p.grad).std().item() / p.std().item())
+    )
+
+
+def test_diagnose(tiny_words, tiny_vocab):
+    X, Y = build_dataset(tiny_words, tiny_vocab, 3)
+    g = torch.Generator().manual_seed(0)
+    d = diagnose(_deep(tiny_vocab).build(g), X, Y, TrainConfig(steps=5, batch_size=8), g)
+    assert len(d.activations) == 3 and len(d.losses) == 5
+    assert d.saturation.shape == (8, 16) and d.saturation.dtype == torch.bool
