@@ -18,7 +18,7 @@ help:
 	@echo "make chapter CH=01_bigram   build one chapter alone into _build/_page/"
 	@echo "make test    run the tests (pytest, doctests included)"
 	@echo "make data    fetch and verify $(NAMES) (from \$$CHARLM_NAMES or its URL)"
-	@echo "make bench   measure the training loop against a plain lecture loop (_build/bench/)"
+	@echo "make bench   time the training loop and the manual backward (_build/bench/*.json)"
 	@echo "make lint    ruff check and format check"
 	@echo "make serve   serve $(HTML) on http://127.0.0.1:$(PORT)"
 	@echo "make clean   remove _build (keeps .venv and the data)"
@@ -60,6 +60,7 @@ test: $(INSTALLED)
 # timings are benchmarks, never tests: run alone on an idle machine
 bench: data $(INSTALLED)
 	$(BIN)/python bench/train_step.py
+	$(BIN)/python bench/backprop_step.py
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check charlm tests bench book/_ext

@@ -29,3 +29,10 @@ PART3_BN_TRAIN = 2.0674  # the final BatchNorm MLP, printed; reproduced here to 
 PART3_BN_VAL = 2.1057
 PART3_BN_PARAMS = 12_097
 PART3_DEEP_PARAMS = 47_024  # the 6-layer BatchNorm network
+
+# Part 4 (Chapter 4): backprop by hand
+PART4_PARAMS = 4_137  # the exercise network, hidden 64
+PART4_LOSS_PRINTED = 3.3377  # its loss on the first batch (BatchNorm gain/bias from a global RNG)
+PART4_TRAIN_PARAMS = 12_297  # hidden 200, trained with manual gradients
+PART4_TRAIN_PRINTED = 2.0705
+PART4_VAL_PRINTED = 2.1099

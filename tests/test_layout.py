@@ -24,6 +24,7 @@ ORDER = [
     "train",
     "runs",
     "stats",
+    "backprop",
     "sample",
     "plots",
     "report",
