@@ -12,6 +12,7 @@ lectures' printed numbers, for side-by-side tables):
 - ``train``  -- the training loop, split evaluation, the learning-rate finder (Ch. 1-2)
 - ``runs``   -- seeded training runs as data, trained in parallel worker processes (Ch. 2)
 - ``stats``  -- diagnostics as numbers: activations, gradients, update:data ratios (Ch. 3)
+- ``backprop`` -- every gradient of the Chapter 4 network by hand, checked against autograd (Ch. 4)
 - ``sample`` -- seeded sampling from any model that maps ``idx -> logits`` (Ch. 1)
 - ``plots``  -- figures for the book; draws what it is given, computes nothing (Ch. 1-3)
 - ``report`` -- Markdown tables for the book; formats what it is given (Ch. 2)
