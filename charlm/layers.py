@@ -58,16 +58,24 @@ class BatchNorm1d(Layer):
 
     ``unbiased=False`` is ``torch.nn.BatchNorm1d``: the biased variance normalises, the
     unbiased one feeds ``running_var``. ``unbiased=True`` is the lectures' layer: the
-    unbiased variance for both.
+    unbiased variance for both. ``reduce_time=False`` reproduces the lecture's bug on 3-D
+    input: statistics over the batch only, one per (position, channel), and running
+    statistics that silently take the shape (T, C).
     """
 
     def __init__(
-        self, dim: int, eps: float = 1e-5, momentum: float = 0.1, unbiased: bool = False
+        self,
+        dim: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        unbiased: bool = False,
+        reduce_time: bool = True,
     ) -> None:
         super().__init__()
         self.eps = eps
         self.momentum = momentum
         self.unbiased = unbiased
+        self.reduce_time = reduce_time
         self.weight = nn.Parameter(torch.ones(dim))  # the lectures' gamma
         self.bias = nn.Parameter(torch.zeros(dim))  # the lectures' beta
         self.register_buffer("running_mean", torch.zeros(dim))
@@ -79,18 +87,20 @@ class BatchNorm1d(Layer):
         if not self.training:
             xmean, xvar = self.running_mean, self.running_var
         else:
-            dims = tuple(range(x.ndim - 1))  # (0,) or (0, 1)
+            dims = tuple(range(x.ndim - 1)) if self.reduce_time else (0,)  # (0,) or (0, 1)
             xmean = x.mean(dims, keepdim=True)  # (1, C) or (1, 1, C)
             xvar = x.var(dims, keepdim=True, unbiased=self.unbiased)
         xhat = (x - xmean) / torch.sqrt(xvar + self.eps)  # unit mean and variance per feature
         out = self.weight * xhat + self.bias
         if self.training:
-            n = x.numel() // x.shape[-1]
+            n = x.numel() // xmean.numel()  # values behind each statistic
             running = xvar if self.unbiased else xvar * n / (n - 1)
+            stat_shape = xmean.shape[1:] if not self.reduce_time else xmean.shape[-1:]
             with torch.no_grad():
                 m = self.momentum
-                self.running_mean = (1 - m) * self.running_mean + m * xmean.reshape(-1)
-                self.running_var = (1 - m) * self.running_var + m * running.reshape(-1)
+                mean, var = xmean.reshape(stat_shape), running.reshape(stat_shape)
+                self.running_mean = (1 - m) * self.running_mean + m * mean
+                self.running_var = (1 - m) * self.running_var + m * var
         return self._keep(out)
 
 
@@ -121,6 +131,31 @@ class Flatten(Layer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._keep(x.view(x.shape[0], -1))
+
+
+class FlattenConsecutive(Layer):
+    """Concatenate every ``n`` consecutive time steps: (B, T, C) -> (B, T/n, C*n) (Chapter 5).
+
+    When one step remains the time dimension is dropped: (B, 1, C*n) -> (B, C*n).
+    """
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"FlattenConsecutive needs a positive integer n, got {n!r}")
+        self.n = n
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        if T % self.n:
+            raise ValueError(
+                f"FlattenConsecutive({self.n}) cannot group {T} time steps: "
+                f"{T} is not divisible by {self.n}"
+            )
+        x = x.view(B, T // self.n, C * self.n)  # (B, T/n, C*n)
+        if x.shape[1] == 1:
+            x = x.squeeze(1)  # (B, C*n)
+        return self._keep(x)
 
 
 class Sequential(Layer):

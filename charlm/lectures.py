@@ -36,3 +36,16 @@ PART4_LOSS_PRINTED = 3.3377  # its loss on the first batch (BatchNorm gain/bias 
 PART4_TRAIN_PARAMS = 12_297  # hidden 200, trained with manual gradients
 PART4_TRAIN_PRINTED = 2.0705
 PART4_VAL_PRINTED = 2.1099
+
+# Part 5 (Chapter 5): the WaveNet-style hierarchy
+PART5_SEED = 42  # torch.manual_seed(42): parameters, then batches, from the global generator
+PART5_PARAMS = 76_579
+PART5_TRAIN_PRINTED = 1.7690
+PART5_VAL_PRINTED = 1.9937
+PART5_LOG = {  # the lecture's performance log: (params, train, val)
+    "original: block 3, hidden 200": ("12K", 2.058, 2.105),
+    "context 3 → 8": ("22K", 1.918, 2.027),
+    "flat → hierarchical": ("22K", 1.941, 2.029),
+    "fix BatchNorm for 3-D input": ("22K", 1.912, 2.022),
+    "scale up: embedding 24, hidden 128": ("76K", 1.769, 1.993),
+}

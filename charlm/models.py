@@ -13,7 +13,15 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn as nn
 
-from charlm.layers import BatchNorm1d, Embedding, Flatten, Linear, Sequential, Tanh
+from charlm.layers import (
+    BatchNorm1d,
+    Embedding,
+    Flatten,
+    FlattenConsecutive,
+    Linear,
+    Sequential,
+    Tanh,
+)
 
 
 @dataclass(frozen=True)
@@ -190,3 +198,109 @@ class DeepMLPConfig:
                 if isinstance(layer, Linear):
                     layer.weight *= self.gain
         return Sequential(layers, block_size=self.block_size)
+
+
+@dataclass(frozen=True)
+class WaveNetConfig:
+    """The Chapter 5 models: a flat MLP or a WaveNet-style tree over the context.
+
+    Hierarchical: characters are fused two at a time, then pairs of pairs, and so on:
+    ``log2(block_size)`` levels of FlattenConsecutive(2)-Linear-BatchNorm-Tanh. Flat: all
+    ``block_size`` embeddings are concatenated into one Linear-BatchNorm-Tanh layer.
+    """
+
+    vocab_size: int = 27  # number of tokens
+    block_size: int = 8  # characters of context; a power of 2 for the hierarchical model
+    n_embd: int = 24  # embedding size
+    n_hidden: int = 128  # width of every hidden layer
+    hierarchical: bool = True  # fuse characters two at a time (False: one flat layer)
+    bn_reduce_time: bool = True  # False: the lecture's BatchNorm bug on 3-D input
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "block_size", "n_embd", "n_hidden"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"WaveNetConfig.{name} must be a positive integer, got {value!r}")
+        if self.hierarchical and self.block_size & (self.block_size - 1):
+            raise ValueError(
+                f"WaveNetConfig.block_size must be a power of 2 for the hierarchical model, "
+                f"got {self.block_size}"
+            )
+
+    def build(self, generator: torch.Generator) -> Sequential:
+        """The network, drawn from ``generator`` layer by layer (the lecture: global seed 42)."""
+        g, E, H = generator, self.n_embd, self.n_hidden
+        layers: list[nn.Module] = [Embedding(self.vocab_size, E, generator=g)]
+
+        def block(fan_in: int) -> list[nn.Module]:
+            return [
+                Linear(fan_in, H, bias=False, generator=g),
+                BatchNorm1d(H, unbiased=True, reduce_time=self.bn_reduce_time),
+                Tanh(),
+            ]
+
+        if self.hierarchical:
+            fan_in, groups = E, self.block_size
+            while groups > 1:
+                layers += [FlattenConsecutive(2), *block(2 * fan_in)]
+                fan_in, groups = H, groups // 2
+        else:
+            layers += [FlattenConsecutive(self.block_size), *block(E * self.block_size)]
+        layers.append(Linear(H, self.vocab_size, generator=g))
+        with torch.no_grad():
+            layers[-1].weight *= 0.1  # less confident predictions at initialisation
+        return Sequential(layers, block_size=self.block_size)
+
+
+class DilatedConvNet(nn.Module):
+    """A trained hierarchical WaveNet rewritten with ``torch.nn.Conv1d`` (Chapter 5).
+
+    Level k of the tree fuses two inputs 2**k steps apart, which is a convolution with
+    kernel 2 and dilation 2**k. Run over a whole padded word, it computes the logits of
+    every position at once: ``forward(seq (B, L)) -> logits (B, L - block_size + 1, V)``.
+    BatchNorm uses its running statistics (eval mode), as at inference.
+    """
+
+    def __init__(self, model: Sequential) -> None:
+        super().__init__()
+        layers = list(model.layers)
+        emb = layers[0]
+        self.embedding = nn.Embedding.from_pretrained(emb.weight.detach().clone())
+        stages: list[nn.Module] = []
+        dilation = 1
+        for layer in layers[1:-1]:
+            if isinstance(layer, FlattenConsecutive):
+                continue
+            if isinstance(layer, Linear):
+                fan_in, fan_out = layer.weight.shape
+                conv = nn.Conv1d(fan_in // 2, fan_out, kernel_size=2, dilation=dilation, bias=False)
+                with torch.no_grad():
+                    # rows [0, C) of the Linear multiply the earlier step, [C, 2C) the later
+                    w = layer.weight.detach().T.reshape(fan_out, 2, fan_in // 2)
+                    conv.weight.copy_(w.transpose(1, 2))
+                stages.append(conv)
+                dilation *= 2
+            elif isinstance(layer, BatchNorm1d):
+                bn = nn.BatchNorm1d(layer.weight.shape[0], eps=layer.eps).eval()
+                with torch.no_grad():
+                    bn.weight.copy_(layer.weight)
+                    bn.bias.copy_(layer.bias)
+                    bn.running_mean.copy_(layer.running_mean.reshape(-1))
+                    bn.running_var.copy_(layer.running_var.reshape(-1))
+                stages.append(bn)
+            elif isinstance(layer, Tanh):
+                stages.append(nn.Tanh())
+            else:
+                raise ValueError(f"cannot convert {type(layer).__name__}")
+        self.stages = nn.Sequential(*stages)
+        last = layers[-1]
+        self.head = nn.Conv1d(last.weight.shape[0], last.weight.shape[1], kernel_size=1)
+        with torch.no_grad():
+            self.head.weight.copy_(last.weight.detach().T.unsqueeze(-1))
+            self.head.bias.copy_(last.bias.detach())
+        self.block_size = model.block_size
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        x = self.embedding(seq).transpose(1, 2)  # (B, E, L)
+        x = self.stages(x)  # (B, H, L - block_size + 1)
+        return self.head(x).transpose(1, 2)  # (B, L - block_size + 1, V)

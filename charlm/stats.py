@@ -180,3 +180,31 @@ def diagnose(
         losses=result.losses,
         saturation=saturation_map(first.out),
     )
+
+
+@dataclass
+class TraceRow:
+    """One layer of a shape trace."""
+
+    name: str  # layer index and type
+    shape: tuple[int, ...]  # its output's shape
+    params: int  # its trainable numbers
+
+
+@torch.no_grad()
+def shape_trace(model: nn.Module, idx: torch.Tensor) -> list[TraceRow]:
+    """Each layer of a ``Sequential`` with its output shape and parameter count (Ch. 5)."""
+    was_training = model.training
+    model.eval()  # no running statistics move
+    try:
+        model(idx)
+    finally:
+        model.train(was_training)
+    return [
+        TraceRow(
+            f"{i} {type(layer).__name__}",
+            tuple(layer.out.shape),
+            sum(p.numel() for p in layer.parameters()),
+        )
+        for i, layer in enumerate(model.layers)
+    ]

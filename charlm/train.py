@@ -11,7 +11,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
@@ -29,6 +29,9 @@ class TrainConfig:
     decay_step: int | None = None  # from this step on the rate is lr_final (step schedule)
     lr_final: float | None = None  # learning rate from decay_step on
     l2: float = 0.0  # weight of the mean-square penalty on every parameter with >= 2 dims
+    optimizer: str = "sgd"  # "sgd" (the lectures': p += -lr * grad) or "adamw" (Chapter 5)
+    weight_decay: float = 0.0  # AdamW's decoupled weight decay
+    schedule: str = "step"  # "step" (lr, then lr_final from decay_step) or "cosine" to lr_final
 
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> ValueError:
@@ -42,6 +45,20 @@ class TrainConfig:
             raise bad("batch_size", "must be a positive integer or None (full batch)")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise bad("lr", "must be a finite number > 0")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise bad("optimizer", 'must be "sgd" or "adamw"')
+        if self.schedule not in ("step", "cosine"):
+            raise bad("schedule", 'must be "step" or "cosine"')
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise bad("weight_decay", "must be a finite number >= 0")
+        if self.schedule == "cosine":
+            if self.decay_step is not None:
+                raise bad("decay_step", "is for the step schedule; cosine decays every step")
+            if self.lr_final is not None and not (
+                math.isfinite(self.lr_final) and 0 <= self.lr_final <= self.lr
+            ):
+                raise bad("lr_final", "must be between 0 and lr for the cosine schedule")
+            return self._check_l2()
         if (self.decay_step is None) != (self.lr_final is None):
             raise bad("decay_step", "and lr_final must be given together")
         if self.decay_step is not None:
@@ -49,11 +66,17 @@ class TrainConfig:
                 raise bad("decay_step", "must be an integer in 1..steps")
             if not (math.isfinite(self.lr_final) and self.lr_final > 0):
                 raise bad("lr_final", "must be a finite number > 0")
+        self._check_l2()
+
+    def _check_l2(self) -> None:
         if not (math.isfinite(self.l2) and self.l2 >= 0):
-            raise bad("l2", "must be a finite number >= 0")
+            raise ValueError(f"TrainConfig.l2 must be a finite number >= 0, got {self.l2!r}")
 
     def lr_at(self, step: int) -> float:
         """The learning rate used at ``step`` (0-based)."""
+        if self.schedule == "cosine":
+            low = self.lr_final or 0.0
+            return low + 0.5 * (self.lr - low) * (1 + math.cos(math.pi * step / self.steps))
         if self.decay_step is not None and step >= self.decay_step:
             return self.lr_final
         return self.lr
@@ -65,6 +88,7 @@ class TrainResult:
 
     losses: list[float]  # training loss of each step's batch, before that step's update
     seconds: float  # wall-clock time of the loop
+    times: list[float] = field(default_factory=list)  # seconds elapsed after each step
 
     def mean_every(self, k: int) -> list[float]:
         """Means of consecutive blocks of ``k`` losses: a readable curve from a noisy one."""
@@ -106,6 +130,10 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
     penalised = [p for p in params if p.ndim >= 2]
     losses = torch.empty(config.steps)
+    times: list[float] = []
+    adamw = None
+    if config.optimizer == "adamw":
+        adamw = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     bar = _progress_bar(config.steps, progress)
     model.train()
     done = 0
@@ -125,10 +153,16 @@ def train(
             p.grad = None
         objective.backward()
         lr = lr_at(step)
-        with torch.no_grad():
-            # p += -lr * grad for every p at once: the same two roundings, fewer dispatches
-            torch._foreach_add_(params, torch._foreach_mul([p.grad for p in params], -lr))
+        if adamw is not None:
+            for group in adamw.param_groups:
+                group["lr"] = lr
+            adamw.step()
+        else:
+            with torch.no_grad():
+                # p += -lr * grad for every p at once: the same two roundings, fewer dispatches
+                torch._foreach_add_(params, torch._foreach_mul([p.grad for p in params], -lr))
         losses[step] = loss.detach()  # no .item(): no per-step conversion to Python
+        times.append(time.perf_counter() - start)
         done = step + 1
         if bar is not None:
             bar.update(1)
@@ -137,7 +171,7 @@ def train(
     seconds = time.perf_counter() - start
     if bar is not None:
         bar.close()
-    return TrainResult(losses=losses[:done].tolist(), seconds=seconds)
+    return TrainResult(losses=losses[:done].tolist(), seconds=seconds, times=times)
 
 
 def _progress_bar(total: int, progress: bool | None):

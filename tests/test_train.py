@@ -200,3 +200,26 @@ def test_evaluate_splits(tiny_words, tiny_vocab):
     model, X, Y = _setup(tiny_words, tiny_vocab)
     out = evaluate_splits(model, {"a": (X, Y), "b": (X[:5], Y[:5])})
     assert out == {"a": evaluate(model, X, Y), "b": evaluate(model, X[:5], Y[:5])}
+
+
+def test_optimizer_and_schedule_options():
+    with pytest.raises(ValueError, match="TrainConfig.optimizer"):
+        TrainConfig(optimizer="adam")
+    with pytest.raises(ValueError, match="TrainConfig.schedule"):
+        TrainConfig(schedule="linear")
+    with pytest.raises(ValueError, match="TrainConfig.weight_decay"):
+        TrainConfig(weight_decay=-1.0)
+    with pytest.raises(ValueError, match="TrainConfig.decay_step"):
+        TrainConfig(schedule="cosine", decay_step=5, lr_final=0.01)
+    c = TrainConfig(steps=100, lr=1.0, schedule="cosine", lr_final=0.1)
+    assert c.lr_at(0) == pytest.approx(1.0) and c.lr_at(50) == pytest.approx(0.55)
+    assert c.lr_at(100) == pytest.approx(0.1)
+
+
+def test_adamw_trains_and_records_times(tiny_words, tiny_vocab):
+    model, X, Y = _setup(tiny_words, tiny_vocab)
+    start = evaluate(model, X, Y)
+    cfg = TrainConfig(steps=100, batch_size=8, lr=0.05, optimizer="adamw", schedule="cosine")
+    result = train(model, X, Y, cfg, torch.Generator().manual_seed(0))
+    assert evaluate(model, X, Y) < start - 0.5
+    assert len(result.times) == 100 and result.times == sorted(result.times)
