@@ -7,11 +7,14 @@ lectures' printed numbers, for side-by-side tables):
 - ``vocab``  -- the character vocabulary: ``.`` is 0, then sorted characters (Ch. 1)
 - ``data``   -- word loading, the lecture split, context-window datasets (Ch. 1-2)
 - ``bigram`` -- counting n-gram models and the neural bigram (Ch. 1)
-- ``layers`` -- hand-written Linear, BatchNorm1d, Tanh, Embedding, Flatten, Sequential (Ch. 3)
-- ``models`` -- neural models honouring the same contract: the MLP (Ch. 2-3), the deep MLP (Ch. 3)
-- ``train``  -- the training loop, split evaluation, the learning-rate finder (Ch. 1-2)
+- ``layers`` -- hand-written Linear, BatchNorm1d, Tanh, Embedding, Flatten(Consecutive),
+  Sequential (Ch. 3, 5)
+- ``models`` -- models honouring the same contract: the MLP (Ch. 2-3), the deep MLP (Ch. 3),
+  the WaveNet-style tree and its dilated-convolution twin (Ch. 5)
+- ``train``  -- the training loop (SGD or AdamW), split evaluation, the learning-rate finder (Ch. 1-2, 5)
 - ``runs``   -- seeded training runs as data, trained in parallel worker processes (Ch. 2)
-- ``stats``  -- diagnostics as numbers: activations, gradients, update:data ratios (Ch. 3)
+- ``stats``  -- diagnostics as numbers: activations, gradients, update:data ratios (Ch. 3),
+  shape traces (Ch. 5)
 - ``backprop`` -- every gradient of the Chapter 4 network by hand, checked against autograd (Ch. 4)
 - ``sample`` -- seeded sampling from any model that maps ``idx -> logits`` (Ch. 1)
 - ``plots``  -- figures for the book; draws what it is given, computes nothing (Ch. 1-3)

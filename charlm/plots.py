@@ -204,3 +204,22 @@ def plot_saturation(saturated, title: str = "") -> Figure:
         if title:
             ax.set_title(title, fontsize=11)
     return fig
+
+
+def plot_loss_vs_time(curves: dict, target: float | None = None) -> Figure:
+    """Training loss against wall-clock seconds, one line per recipe (Chapter 5).
+
+    ``curves`` maps a label to (seconds, losses) of equal length.
+    """
+    fig = _figure((7, 4))
+    ax = fig.axes[0]
+    with plt.rc_context(STYLE):
+        for label, (seconds, losses) in curves.items():
+            ax.plot(seconds, losses, lw=1.6, label=label)
+        if target is not None:
+            ax.axhline(target, color=ACCENT, ls="--", lw=1.1, label=f"{target:g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("wall-clock time (s, log scale)")
+        ax.set_ylabel("training loss (running mean)")
+        ax.legend(frameon=False)
+    return fig

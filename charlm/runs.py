@@ -39,6 +39,7 @@ class Run:
     train: TrainConfig  # how to train it
     seed: int = 2147483647  # the generator's seed: parameters first, then batches
     data: str = "train"  # which split to train on
+    eval_on: tuple[str, ...] | None = None  # splits to evaluate on afterwards (None: all)
 
 
 @dataclass
@@ -53,6 +54,12 @@ class RunResult:
     def model(self) -> nn.Module:
         """The trained model, rebuilt from the config and the weights, in eval mode."""
         model = self.run.model.build(torch.Generator().manual_seed(self.run.seed))
+        buffers = dict(model.named_buffers())
+        for name, value in self.state.items():
+            if name in buffers and buffers[name].shape != value.shape:
+                # a buffer whose shape training changed (the lecture's 3-D BatchNorm bug)
+                owner, _, attr = name.rpartition(".")
+                setattr(model.get_submodule(owner), attr, value.clone())
         model.load_state_dict(self.state)
         return model.eval()
 
@@ -63,7 +70,9 @@ def fit(run: Run, splits: Splits) -> RunResult:
     model = run.model.build(g)
     X, Y = splits[run.data]
     history = train(model, X, Y, run.train, generator=g)
-    return RunResult(run, model.state_dict(), history, evaluate_splits(model, splits))
+    names = splits if run.eval_on is None else run.eval_on
+    losses = evaluate_splits(model, {name: splits[name] for name in names})
+    return RunResult(run, model.state_dict(), history, losses)
 
 
 def _one_thread() -> None:

@@ -48,3 +48,14 @@ def test_parallel_results_equal_serial_ones(tiny_words, tiny_vocab):
     for a, b in zip(serial, parallel):
         assert a.history.losses == b.history.losses and a.losses == b.losses
         assert all(torch.equal(a.state[k], b.state[k]) for k in a.state)
+
+
+def test_result_model_adopts_buffers_whose_shape_training_changed(tiny_words, tiny_vocab):
+    from charlm.models import WaveNetConfig
+
+    splits = {"train": build_dataset(tiny_words, tiny_vocab, 8)}
+    cfg = WaveNetConfig(vocab_size=len(tiny_vocab), n_embd=4, n_hidden=8, bn_reduce_time=False)
+    result = fit(Run(cfg, TrainConfig(steps=5, batch_size=8)), splits)
+    model = result.model()  # the buggy BatchNorm's running mean is now (T, C), not (C,)
+    assert model.layers[3].running_mean.shape == (4, 8)
+    assert evaluate(model, *splits["train"]) == result.losses["train"]
