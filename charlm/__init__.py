@@ -11,7 +11,8 @@ lectures' printed numbers, for side-by-side tables):
   Sequential (Ch. 3, 5)
 - ``models`` -- models honouring the same contract: the MLP (Ch. 2-3), the deep MLP (Ch. 3),
   the WaveNet-style tree and its dilated-convolution twin (Ch. 5)
-- ``train``  -- the training loop (SGD or AdamW), split evaluation, the learning-rate finder (Ch. 1-2, 5)
+- ``train``  -- the training loop (SGD or AdamW), split evaluation, the learning-rate finder
+  (Ch. 1-2, 5)
 - ``runs``   -- seeded training runs as data, trained in parallel worker processes (Ch. 2)
 - ``stats``  -- diagnostics as numbers: activations, gradients, update:data ratios (Ch. 3),
   shape traces (Ch. 5)
