@@ -11,11 +11,9 @@ Writes ``_build/bench/backprop_step.json``. Run by ``make bench``.
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
-from pathlib import Path
 
 import torch
+from _report import write_report
 
 from charlm.backprop import (
     BackpropConfig,
@@ -48,21 +46,12 @@ def main() -> None:
             model = ManualMLP(init_params(BackpropConfig(n_hidden=200), g))
             result = train_manual(model, X, Y, config, g, step=step)
             times[name].append(1e3 * result.seconds / args.steps)
-    report = {
+    meta = {
         "steps": args.steps,
         "repeats": args.repeats,
         "threads": torch.get_num_threads(),
-        "ms_per_step": {
-            k: {"min": min(v), "median": statistics.median(v), "all": v} for k, v in times.items()
-        },
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    for name, v in times.items():
-        print(f"{name:>8}: min {min(v):.3f} ms/step, median {statistics.median(v):.3f} ms/step")
-    ratio = statistics.median(times["manual"]) / statistics.median(times["autograd"])
-    print(f"manual / autograd (medians): {ratio:.3f}; written to {out}")
+    write_report(args.out, meta, times, ("manual", "autograd"))
 
 
 if __name__ == "__main__":

@@ -9,13 +9,11 @@ Writes the figures to ``_build/bench/train_step.json``. Run by ``make bench``.
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _report import write_report
 
 from charlm.data import build_dataset, load_names, split_words
 from charlm.models import MLPConfig
@@ -73,24 +71,14 @@ def main() -> None:
                 reference = losses
             elif losses != reference:
                 raise SystemExit("charlm's loop did not reproduce the plain loop's losses")
-    report = {
+    meta = {
         "steps": args.steps,
         "batch_size": args.batch_size,
         "repeats": args.repeats,
         "threads": torch.get_num_threads(),
         "identical_losses": True,
-        "ms_per_step": {
-            name: {"min": min(v), "median": statistics.median(v), "all": v}
-            for name, v in times.items()
-        },
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    for name, v in times.items():
-        print(f"{name:>7}: min {min(v):.3f} ms/step, median {statistics.median(v):.3f} ms/step")
-    ratio = statistics.median(times["charlm"]) / statistics.median(times["plain"])
-    print(f"charlm / plain (medians): {ratio:.3f}; identical losses: yes; written to {out}")
+    write_report(args.out, meta, times, ("charlm", "plain"))
 
 
 if __name__ == "__main__":
