@@ -206,8 +206,57 @@ def plot_saturation(saturated, title: str = "") -> Figure:
     return fig
 
 
+def plot_step_cost(batch_sizes: Sequence[int], ms_per_step: dict) -> Figure:
+    """Cost of a training step against batch size, per step and per example (Chapter 6).
+
+    ``ms_per_step`` maps a label (e.g. a thread count) to milliseconds per step, one value
+    per batch size.
+    """
+    fig = _grid(2, width=10.0, height=3.6)
+    left, right = fig.axes
+    with plt.rc_context(STYLE):
+        for label, ms in ms_per_step.items():
+            left.plot(batch_sizes, ms, marker="o", lw=1.6, label=label)
+            right.plot(batch_sizes, [1000 * t / b for t, b in zip(ms, batch_sizes)],
+                       marker="o", lw=1.6, label=label)  # fmt: skip
+        for ax in (left, right):
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("batch size")
+        left.set_ylabel("ms per step")
+        right.set_ylabel("µs per example")
+        left.legend(frameon=False)
+    return fig
+
+
+def plot_results(points: Sequence[tuple[str, int, float, float | None, float | None]]) -> Figure:
+    """Dev loss against parameters and against training time, one point per model (Results).
+
+    ``points``: (label, parameters, dev loss, training seconds or None, the lecture's val
+    loss or None). The lecture's value, where there is one, is drawn hollow beside ours.
+    """
+    fig = _grid(2, width=10.0, height=3.8)
+    by_size, by_time = fig.axes
+    with plt.rc_context(STYLE):
+        for i, (label, params, dev, seconds, lecture) in enumerate(points):
+            color = f"C{i}"
+            by_size.scatter(params, dev, color=color, s=36, label=label, zorder=3)
+            if lecture is not None:
+                by_size.scatter(params, lecture, facecolors="none", edgecolors=color, s=64)
+            if seconds:
+                by_time.scatter(seconds, dev, color=color, s=36, zorder=3)
+        by_size.set_xscale("log")
+        by_time.set_xscale("log")
+        by_size.set_xlabel("parameters (log scale)")
+        by_time.set_xlabel("training wall time, s (log scale)")
+        for ax in (by_size, by_time):
+            ax.set_ylabel("dev loss")
+        by_size.legend(frameon=False, fontsize=8)
+    return fig
+
+
 def plot_loss_vs_time(curves: dict, target: float | None = None) -> Figure:
-    """Training loss against wall-clock seconds, one line per recipe (Chapter 5).
+    """Training loss against wall-clock seconds, one line per recipe (Chapters 5-6).
 
     ``curves`` maps a label to (seconds, losses) of equal length.
     """

@@ -8,16 +8,21 @@ from collections.abc import Sequence
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A Markdown table; floats are shown with 4 decimals, ints with thousands separators.
 
-    >>> print(markdown_table(["model", "loss"], [["mlp", 2.16549], ["params", 11897]]))
+    None (a value that does not exist, such as a split a model was not scored on) is "–".
+
+    >>> print(markdown_table(["model", "loss"], [["mlp", 2.16549], ["params", 11897], ["x", None]]))
     | model | loss |
     |---|---|
     | mlp | 2.1655 |
     | params | 11,897 |
+    | x | – |
     """
     if any(len(row) != len(headers) for row in rows):
         raise ValueError("every row needs one cell per header")
 
     def cell(value: object) -> str:
+        if value is None:
+            return "–"
         if isinstance(value, bool):
             return str(value)
         if isinstance(value, float):

@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from charlm.cores import cores
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -128,47 +130,52 @@ def train(
         raise ValueError("minibatch training needs an explicit torch.Generator")
     lr_at = schedule or config.lr_at
     params = [p for p in model.parameters() if p.requires_grad]
+    adamw = None
+    if config.optimizer == "adamw":
+        adamw = torch.optim.AdamW(
+            params, lr=config.lr, weight_decay=config.weight_decay, fused=True
+        )  # fused: the whole update in one kernel per step
     penalised = [p for p in params if p.ndim >= 2]
     losses = torch.empty(config.steps)
     times: list[float] = []
-    adamw = None
-    if config.optimizer == "adamw":
-        adamw = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     bar = _progress_bar(config.steps, progress)
     model.train()
     done = 0
-    start = time.perf_counter()
-    for step in range(config.steps):
-        if config.batch_size is None:
-            Xb, Yb = X, Y
-        else:
-            ix = torch.randint(0, X.shape[0], (config.batch_size,), generator=generator)
-            Xb, Yb = X[ix], Y[ix]  # (B, T), (B,)
-        logits = model(Xb)  # (B, V)
-        loss = F.cross_entropy(logits, Yb)
-        objective = loss
-        if config.l2 > 0:
-            objective = loss + config.l2 * sum((p**2).mean() for p in penalised)
-        for p in params:
-            p.grad = None
-        objective.backward()
-        lr = lr_at(step)
-        if adamw is not None:
-            for group in adamw.param_groups:
-                group["lr"] = lr
-            adamw.step()
-        else:
-            with torch.no_grad():
-                # p += -lr * grad for every p at once: the same two roundings, fewer dispatches
-                torch._foreach_add_(params, torch._foreach_mul([p.grad for p in params], -lr))
-        losses[step] = loss.detach()  # no .item(): no per-step conversion to Python
-        times.append(time.perf_counter() - start)
-        done = step + 1
-        if bar is not None:
-            bar.update(1)
-        if any([hook(step, model, loss, lr) for hook in hooks]):
-            break
-    seconds = time.perf_counter() - start
+    # while the book builds, one core per thread (charlm.cores); elsewhere this does nothing
+    work = config.steps * (config.batch_size or X.shape[0]) * sum(p.numel() for p in params)
+    with cores(torch.get_num_threads(), work=work):
+        start = time.perf_counter()
+        for step in range(config.steps):
+            if config.batch_size is None:
+                Xb, Yb = X, Y
+            else:
+                ix = torch.randint(0, X.shape[0], (config.batch_size,), generator=generator)
+                Xb, Yb = X[ix], Y[ix]  # (B, T), (B,)
+            logits = model(Xb)  # (B, V)
+            loss = F.cross_entropy(logits, Yb)
+            objective = loss
+            if config.l2 > 0:
+                objective = loss + config.l2 * sum((p**2).mean() for p in penalised)
+            for p in params:
+                p.grad = None
+            objective.backward()
+            lr = lr_at(step)
+            if adamw is not None:
+                for group in adamw.param_groups:
+                    group["lr"] = lr
+                adamw.step()
+            else:
+                with torch.no_grad():
+                    # p += -lr * grad for every p at once: the same two roundings, fewer dispatches
+                    torch._foreach_add_(params, torch._foreach_mul([p.grad for p in params], -lr))
+            losses[step] = loss.detach()  # no .item(): no per-step conversion to Python
+            times.append(time.perf_counter() - start)
+            done = step + 1
+            if bar is not None:
+                bar.update(1)
+            if any([hook(step, model, loss, lr) for hook in hooks]):
+                break
+        seconds = time.perf_counter() - start
     if bar is not None:
         bar.close()
     return TrainResult(losses=losses[:done].tolist(), seconds=seconds, times=times)

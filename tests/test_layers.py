@@ -143,3 +143,32 @@ def test_sequential_keeps_outputs_and_their_gradients():
     assert all(layer.out.grad is not None for layer in net.layers)
     assert net.out is y
     assert len(list(net.parameters())) == 4
+
+
+@pytest.mark.parametrize("shape", [(16, 6), (8, 5, 6)])
+def test_fused_batchnorm_is_the_same_layer_through_torchs_kernel(shape):
+    ours, _ = _pair(shape[-1], momentum=0.3)
+    fused = BatchNorm1d(shape[-1], momentum=0.3, fused=True)
+    fused.load_state_dict(ours.state_dict())
+    for step in range(4):  # values, gradients and running statistics over a few steps
+        x1 = (_x(*shape, seed=20 + step) * 3 + 1).detach().requires_grad_()
+        x2 = x1.detach().clone().requires_grad_()
+        y1, y2 = ours(x1), fused(x2)
+        assert close(y1, y2, atol=1e-5) and fused.out is y2
+        w = torch.randn(shape, generator=torch.Generator().manual_seed(step))
+        (y1 * w).sum().backward()
+        (y2 * w).sum().backward()
+        assert close(x1.grad, x2.grad, atol=1e-5)
+    assert close(ours.weight.grad, fused.weight.grad, atol=1e-4)
+    assert close(ours.running_mean, fused.running_mean)
+    assert close(ours.running_var, fused.running_var, atol=1e-5)
+    ours.eval()
+    fused.eval()
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(99))
+    assert close(ours(x), fused(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs", [{"unbiased": True}, {"reduce_time": False}])
+def test_fused_batchnorm_refuses_what_torchs_kernel_does_not_compute(kwargs):
+    with pytest.raises(ValueError, match="fused=True"):
+        BatchNorm1d(4, fused=True, **kwargs)

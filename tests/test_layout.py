@@ -14,6 +14,8 @@ CHAPTERS = sorted((ROOT / "book").glob("*.md"))
 
 # each module may import only modules listed before it (STYLE.md: imports point one way)
 ORDER = [
+    "digest",
+    "cores",
     "lectures",
     "fetch",
     "vocab",
@@ -28,6 +30,7 @@ ORDER = [
     "sample",
     "plots",
     "report",
+    "results",
 ]
 
 

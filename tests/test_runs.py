@@ -59,3 +59,55 @@ def test_result_model_adopts_buffers_whose_shape_training_changed(tiny_words, ti
     model = result.model()  # the buggy BatchNorm's running mean is now (T, C), not (C,)
     assert model.layers[3].running_mean.shape == (4, 8)
     assert evaluate(model, *splits["train"]) == result.losses["train"]
+
+
+def test_the_run_cache_trains_once_then_loads(tiny_words, tiny_vocab, tmp_path, monkeypatch):
+    import charlm.runs as runs_module
+
+    monkeypatch.setenv("CHARLM_RUN_CACHE", str(tmp_path))
+    splits = _splits(tiny_words, tiny_vocab)
+    run = _runs(len(tiny_vocab))[0]
+    first = fit(run, splits)
+    assert len(list(tmp_path.glob("*.pt"))) == 1
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached run was trained again")
+
+    monkeypatch.setattr(runs_module, "train", no_training)
+    again = fit(run, splits)
+    assert again.history.losses == first.history.losses
+    assert again.history.seconds == first.history.seconds and again.losses == first.losses
+    assert all(torch.equal(again.state[k], first.state[k]) for k in first.state)
+    (loaded,) = fit_all([run], splits)  # fit_all looks in the cache before starting workers
+    assert loaded.losses == first.losses
+
+
+def test_the_run_cache_key_covers_settings_data_and_threads(tiny_words, tiny_vocab):
+    from dataclasses import replace
+
+    from charlm.runs import run_key
+
+    splits = _splits(tiny_words, tiny_vocab)
+    run = _runs(len(tiny_vocab))[0]
+    key = run_key(run, splits, threads=1)
+    assert run_key(run, splits, threads=1) == key
+    changed = [
+        run_key(replace(run, seed=run.seed + 1), splits, threads=1),
+        run_key(replace(run, train=replace(run.train, lr=0.2)), splits, threads=1),
+        run_key(replace(run, model=replace(run.model, n_hidden=17)), splits, threads=1),
+        run_key(run, {**splits, "train": (splits["train"][0], splits["train"][1].flip(0))}, 1),
+        run_key(run, splits, threads=2),
+    ]
+    assert len({key, *changed}) == 1 + len(changed)
+
+
+def test_an_unreadable_cache_entry_is_trained_again(tiny_words, tiny_vocab, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHARLM_RUN_CACHE", str(tmp_path))
+    splits = _splits(tiny_words, tiny_vocab)
+    run = _runs(len(tiny_vocab))[0]
+    first = fit(run, splits)
+    (entry,) = tmp_path.glob("*.pt")
+    entry.write_bytes(b"not a checkpoint")
+    again = fit(run, splits)
+    assert again.history.losses == first.history.losses
+    assert fit(run, splits).losses == first.losses  # and the entry was replaced

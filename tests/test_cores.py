@@ -1,0 +1,76 @@
+"""The machine-wide core budget: never more holders than cores, the largest job first."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+from charlm import cores as cores_module
+from charlm.cores import cores
+
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from charlm.cores import cores
+    n, work, hold = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+    with cores(n, work=work):
+        print("start", time.time(), flush=True)
+        time.sleep(hold)
+        print("end", time.time(), flush=True)
+""")
+
+
+def _start(folder, n=1, work=0.0, hold=0.5):
+    env = {**os.environ, "CHARLM_CORES": str(folder)}
+    args = [sys.executable, "-c", HOLDER, str(n), str(work), str(hold)]
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
+
+
+def _interval(proc):
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    times = dict(line.split() for line in out.splitlines())
+    return float(times["start"]), float(times["end"])
+
+
+def test_without_a_budget_it_does_nothing(monkeypatch):
+    monkeypatch.delenv("CHARLM_CORES", raising=False)
+    with cores(64, work=1.0):
+        pass
+
+
+def test_never_more_holders_than_cores(tmp_path):
+    total = os.cpu_count() or 1
+    procs = [_start(tmp_path) for _ in range(total + 2)]
+    intervals = [_interval(p) for p in procs]
+    for t, _ in intervals:  # at each start, count who holds a core
+        holding = sum(1 for s, e in intervals if s <= t < e)
+        assert holding <= total
+    assert not list(tmp_path.glob("wait-*"))  # every ticket is gone
+
+
+def test_the_largest_waiting_job_goes_first(tmp_path):
+    total = os.cpu_count() or 1
+    blocker = _start(tmp_path, n=total, work=0.0, hold=1.5)  # holds the whole machine
+    time.sleep(0.7)
+    small = _start(tmp_path, n=1, work=1.0, hold=0.1)
+    time.sleep(0.3)
+    large = _start(tmp_path, n=total, work=100.0, hold=0.3)  # asks later, needs every core
+    _, blocked_until = _interval(blocker)
+    small_start, _ = _interval(small)
+    large_start, large_end = _interval(large)
+    assert blocked_until <= large_start < small_start  # served first, despite asking later
+    assert small_start >= large_end  # and it had the machine to itself
+
+
+def test_a_dead_processs_ticket_does_not_block(tmp_path, monkeypatch):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    (tmp_path / f"wait-{1e9:024.3f}-{dead}-deadbeef").touch()
+    monkeypatch.setenv("CHARLM_CORES", str(tmp_path))
+    monkeypatch.setattr(cores_module, "POLL", 0.01)
+    with cores(1, work=1.0):
+        pass
+    assert not list(tmp_path.glob("wait-*"))
