@@ -215,15 +215,15 @@ class WaveNetConfig:
     n_hidden: int = 128  # width of every hidden layer
     hierarchical: bool = True  # fuse characters two at a time (False: one flat layer)
     bn_reduce_time: bool = True  # False: the lecture's BatchNorm bug on 3-D input
-    fused_batchnorm: bool = False  # True: torch's BatchNorm kernel (Chapter 6), not the lecture's
+    fast_kernels: bool = False  # Chapter 6: torch's BatchNorm kernel, tanh through sigmoid
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_embd", "n_hidden"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"WaveNetConfig.{name} must be a positive integer, got {value!r}")
-        if self.fused_batchnorm and not self.bn_reduce_time:
-            raise ValueError("WaveNetConfig: fused_batchnorm needs bn_reduce_time=True")
+        if self.fast_kernels and not self.bn_reduce_time:
+            raise ValueError("WaveNetConfig: fast_kernels needs bn_reduce_time=True")
         if self.hierarchical and self.block_size & (self.block_size - 1):
             raise ValueError(
                 f"WaveNetConfig.block_size must be a power of 2 for the hierarchical model, "
@@ -231,7 +231,7 @@ class WaveNetConfig:
             )
 
     def _batchnorm(self) -> BatchNorm1d:
-        if self.fused_batchnorm:  # torch's layer and kernel: normalises by the biased variance
+        if self.fast_kernels:  # torch's layer and kernel: normalises by the biased variance
             return BatchNorm1d(self.n_hidden, fused=True)
         return BatchNorm1d(self.n_hidden, unbiased=True, reduce_time=self.bn_reduce_time)
 
@@ -244,7 +244,7 @@ class WaveNetConfig:
             return [
                 Linear(fan_in, H, bias=False, generator=g),
                 self._batchnorm(),
-                Tanh(),
+                Tanh(via_sigmoid=self.fast_kernels),
             ]
 
         if self.hierarchical:

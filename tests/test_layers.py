@@ -172,3 +172,15 @@ def test_fused_batchnorm_is_the_same_layer_through_torchs_kernel(shape):
 def test_fused_batchnorm_refuses_what_torchs_kernel_does_not_compute(kwargs):
     with pytest.raises(ValueError, match="fused=True"):
         BatchNorm1d(4, fused=True, **kwargs)
+
+
+def test_tanh_via_sigmoid_is_tanh():
+    x1 = (torch.randn(64, 3, 16, generator=torch.Generator().manual_seed(3)) * 4).requires_grad_()
+    x2 = x1.detach().clone().requires_grad_()
+    fast, exact = Tanh(via_sigmoid=True), Tanh()
+    y1, y2 = fast(x1), exact(x2)
+    assert close(y1, y2) and fast.out is y1
+    w = torch.randn(y1.shape, generator=torch.Generator().manual_seed(4))
+    (y1 * w).sum().backward()
+    (y2 * w).sum().backward()
+    assert close(x1.grad, x2.grad)

@@ -113,3 +113,16 @@ def test_headline_recipe_first_steps_match_the_full_run(names, vocab):
         3.18381929397583,
         3.172725200653076,
     ]
+
+
+def test_fast_kernels_build_the_same_network_with_torchs_kernels():
+    from charlm.layers import BatchNorm1d, Tanh
+    from charlm.models import WaveNetConfig
+
+    fast = WaveNetConfig(fast_kernels=True).build(torch.Generator().manual_seed(42))
+    exact = WaveNetConfig().build(torch.Generator().manual_seed(42))
+    assert sum(p.numel() for p in fast.parameters()) == sum(p.numel() for p in exact.parameters())
+    assert all(m.fused for m in fast.modules() if isinstance(m, BatchNorm1d))
+    assert all(m.via_sigmoid for m in fast.modules() if isinstance(m, Tanh))
+    with pytest.raises(ValueError, match="fast_kernels"):
+        WaveNetConfig(fast_kernels=True, bn_reduce_time=False)
