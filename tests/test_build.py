@@ -11,6 +11,7 @@ the `execute` and `sphinx` settings of the real `_config.yml`.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -55,8 +56,12 @@ class Book:
         self.root = root
         config = yaml.safe_load((ROOT / "_config.yml").read_text())
         sphinx = config["sphinx"]
-        sphinx["local_extensions"] = {"fingerprint": str(ROOT / "book" / "_ext")}
-        sphinx["config"]["fingerprint_paths"] = ["tinypkg"]
+        ext = str(ROOT / "book" / "_ext")
+        sphinx["local_extensions"] = {"fingerprint": ext, "preexecute": ext}
+        sphinx["config"]["fingerprint_package"] = "tinypkg"
+        sphinx["config"]["fingerprint_paths"] = []
+        # it cites nothing, so sphinxcontrib-bibtex is not loaded and its settings are unknown
+        sphinx["config"] = {k: v for k, v in sphinx["config"].items() if "bibtex" not in k}
         small = {
             "title": "test book",
             "only_build_toc_files": True,
@@ -123,3 +128,57 @@ def test_a_failing_chapter_fails_every_build_until_fixed(tmp_path):
 
     book.set_package('VALUE = "fixed"')
     assert ok(book.build()) and "value: fixed" in book.html
+
+
+def test_only_code_a_chapter_imports_counts(tmp_path):
+    book = Book(tmp_path)
+    book.set_package('"""The package."""\nfrom tinypkg.core import VALUE')
+    (tmp_path / "tinypkg" / "core.py").write_text('VALUE = "alpha"\n')
+    (tmp_path / "tinypkg" / "unused.py").write_text("X = 1\n")
+    assert ok(book.build()) and book.runs == 1 and "value: alpha" in book.html
+
+    (tmp_path / "tinypkg" / "unused.py").write_text("X = 2\n")  # not imported by the chapter
+    book.set_package('"""The package, its docstring edited."""\nfrom tinypkg.core import VALUE')
+    (tmp_path / "tinypkg" / "core.py").write_text('VALUE = "alpha"  # a comment\n')
+    assert ok(book.build()) and book.runs == 1
+
+    (tmp_path / "tinypkg" / "core.py").write_text('VALUE = "beta"\n')  # imported, through __init__
+    assert ok(book.build()) and book.runs == 2 and "value: beta" in book.html
+
+
+SLEEPER = """\
+---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+{after}
+---
+
+# Chapter {name}
+
+```{{code-cell}} ipython3
+import time
+time.sleep(3)
+```
+"""
+
+
+def test_chapters_execute_side_by_side_and_in_the_order_asked(tmp_path):
+    book = Book(tmp_path)
+    toc = "format: jb-book\nroot: intro\nchapters:\n- file: chapter\n"
+    for name, after in (("a", ""), ("b", ""), ("c", "execute_after: [a]")):
+        (tmp_path / f"{name}.md").write_text(SLEEPER.format(name=name, after=after))
+        toc += f"- file: {name}\n"
+    (tmp_path / "_toc.yml").write_text(toc)
+    assert ok(book.build())
+    pages = json.loads((tmp_path / "_build" / "execution.json").read_text())["pages"]
+    a, b, c = pages["a"], pages["b"], pages["c"]
+    assert a["start"] < b["end"] and b["start"] < a["end"]  # a and b ran at the same time
+    assert c["start"] >= a["end"]  # c waited for a
+    log = book.build()  # nothing changed: nothing executes
+    assert ok(log) and "[preexecute]" not in log.stdout
