@@ -11,14 +11,15 @@ NAMES := data/names.txt
 HTML := _build/html
 PORT ?= 8000
 
-.PHONY: help book chapter test bench data lint format serve clean distclean venv lock
+.PHONY: help book chapter test bench data lint format serve clean distclean venv lock check-site
 
 help:
 	@echo "make book    build the site into $(HTML) (sets up .venv and the data first)"
 	@echo "make chapter CH=01_bigram   build one chapter alone into _build/_page/"
 	@echo "make test    run the tests (pytest, doctests included)"
+	@echo "make check-site   open every page of $(HTML) in headless Chromium and check it"
 	@echo "make data    fetch and verify $(NAMES) (from \$$CHARLM_NAMES or its URL)"
-	@echo "make bench   time the training loop and the manual backward (_build/bench/*.json)"
+	@echo "make bench   time the book's builds, the training loop and the manual backward (_build/bench/)"
 	@echo "make lint    ruff check and format check"
 	@echo "make serve   serve $(HTML) on http://127.0.0.1:$(PORT)"
 	@echo "make clean   remove _build (keeps .venv and the data)"
@@ -29,7 +30,7 @@ venv: $(INSTALLED)
 $(INSTALLED): requirements/lock.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-c requirements/lock.txt -e ".[book,test]"
+		-c requirements/lock.txt -e ".[book,test,site]"
 	@touch $@
 
 # always re-verified (a sha256 of 228 kB); a verified file is kept, a bad one never written.
@@ -57,18 +58,27 @@ test: $(INSTALLED)
 	@$(PYTHON) -m charlm.fetch $(NAMES) || echo "make test: no $(NAMES); full-dataset tests will be skipped"
 	$(BIN)/python -m pytest
 
-# timings are benchmarks, never tests: run alone on an idle machine
+# the built site as a reader sees it: console errors, images, math, glue, links, phone width;
+# screenshots of every chapter go to _build/screenshots, the report to _build/site-check.json
+check-site: $(INSTALLED)
+	@test -f $(HTML)/index.html || { echo "make check-site: no $(HTML)/index.html: run make book first" >&2; exit 1; }
+	bash tools/install-browser.sh
+	$(BIN)/python tools/check_site.py $(HTML) --screenshots _build/screenshots
+
+# timings are benchmarks, never tests: run alone on an idle machine. The build benchmark
+# (clean, warm, prose-edit and charlm-edit builds; each chapter) comes first: it empties _build.
 bench: data $(INSTALLED)
+	$(BIN)/python bench/build.py
 	$(BIN)/python bench/train_step.py
 	$(BIN)/python bench/backprop_step.py
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check charlm tests bench book/_ext
-	$(BIN)/ruff format --check charlm tests bench book/_ext
+	$(BIN)/ruff check charlm tests bench book/_ext tools
+	$(BIN)/ruff format --check charlm tests bench book/_ext tools
 
 format: $(INSTALLED)
-	$(BIN)/ruff check --fix charlm tests bench book/_ext
-	$(BIN)/ruff format charlm tests bench book/_ext
+	$(BIN)/ruff check --fix charlm tests bench book/_ext tools
+	$(BIN)/ruff format charlm tests bench book/_ext tools
 
 serve:
 	@test -f $(HTML)/index.html || { echo "no site yet: run make book" >&2; exit 1; }
@@ -83,7 +93,7 @@ distclean: clean
 # re-resolve the pins in a throw-away venv (torch stays at the CPU build of 2.13.0)
 lock:
 	rm -rf _build/lock-venv && $(PYTHON) -m venv _build/lock-venv
-	_build/lock-venv/bin/python -m pip install --quiet "torch==2.13.0" ".[book,test]"
+	_build/lock-venv/bin/python -m pip install --quiet "torch==2.13.0" ".[book,test,site]"
 	{ sed -n '1,3p' requirements/lock.txt; _build/lock-venv/bin/python -m pip freeze --exclude charlm \
 		| sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/'; } > requirements/lock.txt.new
 	mv requirements/lock.txt.new requirements/lock.txt

@@ -1,0 +1,179 @@
+"""tools/check_site.py on tiny hand-written sites: a good one passes, each breakage is named.
+
+These drive the real headless Chromium (Debian's chromium and chromium-driver, installed by
+`bash tools/install-browser.sh`) and are skipped, with that reason, where it is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import struct
+import sys
+import zlib
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()),
+        reason=f"no {CHROMIUM} or {CHROMEDRIVER}: run `bash tools/install-browser.sh`",
+    ),
+]
+pytest.importorskip("selenium", reason="selenium is not installed: make installs .[site]")
+
+PAGE = """\
+<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{title}</title></head>
+<body>
+<h1 id="top">{title}</h1>
+{body}
+</body>
+</html>
+"""
+
+GOOD = {
+    "index.html": """
+<p><img src="dot.png" alt="a red dot"></p>
+<p><a href="#top">top</a>, <a href="index.html#top">top again</a>, <a href="./">home</a></p>
+<p><a href="https://example.org/">elsewhere</a>, <a href="mailto:someone@example.org">mail</a></p>
+""",
+}
+
+BROKEN = {
+    "broken_image.html": '<p><img src="missing.png" alt="gone"></p>',
+    "broken_link.html": """
+<p><a href="nowhere.html">a page that does not exist</a></p>
+<p><a href="index.html#no-such-anchor">a heading that does not exist</a></p>
+<p><a href="#nope">nor here</a></p>
+""",
+    "broken_render.html": """
+<div id="wide" style="width: 900px">a table far too wide for a phone</div>
+<p>The loss is {glue:text}`final_loss`.</p>
+<p>Its square is <span class="math notranslate nohighlight">\\(x^2\\)</span>.</p>
+<script>console.error("boom");</script>
+""",
+}
+
+
+def png(width: int, height: int) -> bytes:
+    """A solid red RGB PNG, written with the standard library only."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    chunks = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + chunks
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height of a PNG file, from its IHDR chunk."""
+    return struct.unpack(">II", path.read_bytes()[16:24])
+
+
+def make_site(root: Path, pages: dict[str, str]) -> Path:
+    """Write `pages` (name -> body) and the image they use into `root`."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dot.png").write_bytes(png(4, 4))
+    for name, body in pages.items():
+        (root / name).write_text(PAGE.format(title=name.removesuffix(".html"), body=body))
+    return root
+
+
+def run(check_site: ModuleType, args: list[str]) -> tuple[int, str]:
+    """Run the command line; return its exit status and what it printed."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = check_site.main(args)
+    return code, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def check_site() -> ModuleType:
+    """tools/check_site.py, imported from its path (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("check_site", ROOT / "tools" / "check_site.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["check_site"] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def broken(check_site: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The check of a site with the good page and every broken one: status, output, report."""
+    root = tmp_path_factory.mktemp("broken")
+    site = make_site(root / "html", GOOD | BROKEN)
+    code, out = run(check_site, [str(site), "--report", str(root / "report.json")])
+    pages = json.loads((root / "report.json").read_text())["pages"]
+    return {"code": code, "out": out, "pages": {page["page"]: page for page in pages}}
+
+
+def test_a_good_site_passes_and_is_photographed(check_site: ModuleType, tmp_path: Path) -> None:
+    site = make_site(tmp_path / "html", GOOD)
+    shots = tmp_path / "screenshots"
+    code, out = run(check_site, [str(site), "--screenshots", str(shots)])
+    assert code == 0, out
+    assert "ok   index.html" in out
+    assert png_size(shots / "index-desktop.png") == (1280, 900)
+    assert png_size(shots / "index-phone.png") == (390, 844)
+    report = json.loads((tmp_path / "site-check.json").read_text())  # beside the screenshots
+    (page,) = report["pages"]
+    assert report["ok"] and page["failures"] == []
+    assert (page["images"], page["internal_links"], page["external_links"]) == (1, 3, 2)
+
+
+def test_a_broken_site_exits_1_and_lists_its_failures(broken: dict) -> None:
+    assert broken["code"] == 1
+    assert "4 pages, 1 passed, 3 failed" in broken["out"]
+    assert broken["pages"]["index.html"]["failures"] == []
+
+
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        ("broken_image.html", ["image did not load: <img src='missing.png'>"]),
+        (
+            "broken_link.html",
+            [
+                "broken link 'nowhere.html': HTTP 404",
+                "broken link 'index.html#no-such-anchor': no element with id or name "
+                "'no-such-anchor' in the target page",
+                "broken link 'broken_link.html#nope': no element with id or name 'nope' "
+                "on this page",
+            ],
+        ),
+        (
+            "broken_render.html",
+            [
+                "horizontal scroll at 390 px",
+                "widest: div#wide reaches 9",
+                "glue not rendered: '",
+                "The loss is {glue:text}`final_loss`.",
+                "math not rendered: 1 math elements and no <mjx-container>",
+                "console error: broken_render.html",
+                '"boom"',
+            ],
+        ),
+    ],
+)
+def test_each_broken_page_fails_naming_its_problem(
+    broken: dict, page: str, expected: list[str]
+) -> None:
+    failures = "\n".join(broken["pages"][page]["failures"])
+    for text in expected:
+        assert text in failures
+        assert text in broken["out"]

@@ -1,0 +1,618 @@
+"""Check the built site in a real browser (headless Chromium): `make check-site`.
+
+Every page is served from 127.0.0.1, loaded, and checked the way a reader would see it:
+no console errors, every image loaded, math typeset by MathJax, no glued value left
+unrendered, every internal link and #anchor resolving, and no sideways scroll on a phone.
+Chapter pages are also photographed at desktop and phone width.
+
+    python tools/check_site.py _build/html --screenshots _build/screenshots
+
+Exit status 0 when every page passes, 1 with the list of failures otherwise. This is a
+check of the *built* site: it builds nothing (run `make book` first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import http.server
+import json
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urldefrag, urlsplit
+
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.wait import WebDriverWait
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROME_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-sync",
+)
+DESKTOP = (1280, 900)  # (width, height) of the viewport, css pixels
+PHONE = (390, 844)  # a current phone in portrait
+PAGE_TIMEOUT_S = 60  # page load, readyState
+WAIT_TIMEOUT_S = 30  # images and MathJax, each
+SKIP_DIRS = {"_static", "_sources"}  # theme assets and page sources, not pages
+NOT_CHAPTERS = {"genindex.html", "search.html"}  # checked, but not photographed
+# chromium asks every origin for /favicon.ico by itself; the book links no icon
+IGNORED_CONSOLE = ("/favicon.ico - Failed to load resource",)
+
+# a glue role that was never parsed, a paste that fell back to a python repr, and the
+# strings myst-nb leaves when a key is missing or cannot be rendered
+GLUE_PATTERNS = (
+    r"\{glue(:[a-z]+)?\}",
+    r"<glue",
+    r"\[myst-nb\.glue",
+    r"\bobject at 0x[0-9a-f]+>",
+    r"<Figure size \d+x\d+ with \d+ Axes>",
+)
+
+# all scripts run in the page; each returns JSON-able values only
+JS_WAIT_IMAGES = """
+const done = arguments[arguments.length - 1];
+const images = Array.from(document.images);
+images.forEach((img) => { if (img.loading === "lazy") img.loading = "eager"; });
+const pending = images.filter((img) => !img.complete).map((img) => new Promise((resolve) => {
+  img.addEventListener("load", resolve, {once: true});
+  img.addEventListener("error", resolve, {once: true});
+}));
+Promise.all(pending).then(() => done(images.length));
+"""
+
+JS_WAIT_MATHJAX = """
+const done = arguments[arguments.length - 1];
+const mj = window.MathJax;
+if (!mj) { done("absent"); return; }
+if (!(mj.startup && mj.startup.promise)) { done("configured but its script did not load"); return; }
+mj.startup.promise.then(() => done("ok"), (err) => done("failed: " + err));
+"""
+
+JS_BROKEN_IMAGES = """
+return Array.from(document.images)
+  .filter((img) => !(img.complete && img.naturalWidth > 0))
+  .map((img) => img.getAttribute("src"));
+"""
+
+# text a reader sees outside code listings (pre) and scripts; TeX delimiters and glue
+# roles inside code are examples, not failures
+JS_PROSE_TEXT = """
+const skipCode = arguments[0];
+const skip = new Set(["PRE", "SCRIPT", "STYLE", "TEXTAREA", "NOSCRIPT", "MJX-CONTAINER"]);
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {
+  acceptNode(node) {
+    for (let el = node.parentElement; el; el = el.parentElement) {
+      if (skip.has(el.tagName) || (skipCode && el.tagName === "CODE")) {
+        return NodeFilter.FILTER_REJECT;
+      }
+    }
+    return NodeFilter.FILTER_ACCEPT;
+  },
+});
+const parts = [];
+while (walker.nextNode()) parts.push(walker.currentNode.nodeValue);
+return parts.join("");
+"""
+
+JS_MATH = """
+const math = Array.from(document.querySelectorAll(".math"));
+const untypeset = math.filter((el) => !el.querySelector("mjx-container"));
+return {
+  math: math.length,
+  containers: document.querySelectorAll("mjx-container").length,
+  untypeset: untypeset.length,
+  first_untypeset: untypeset.length ? untypeset[0].textContent.trim().slice(0, 60) : null,
+  errors: Array.from(document.querySelectorAll("mjx-merror, merror"))
+    .map((el) => el.getAttribute("data-mjx-error") || el.textContent.trim().slice(0, 80)),
+};
+"""
+
+JS_SYSTEM_MESSAGES = """
+return Array.from(document.querySelectorAll(".system-message, .problematic"))
+  .map((el) => el.textContent.trim().replace(/\\s+/g, " ").slice(0, 160));
+"""
+
+JS_LINKS = """
+return Array.from(document.querySelectorAll("a[href]")).map((a) => a.href);
+"""
+
+JS_HAS_ANCHOR = """
+const id = arguments[0];
+return Boolean(document.getElementById(id) || document.getElementsByName(id).length);
+"""
+
+JS_META_REFRESH = """
+return Boolean(document.querySelector("meta[http-equiv='refresh' i]"));
+"""
+
+JS_SETTLE = """
+const done = arguments[arguments.length - 1];
+requestAnimationFrame(() => requestAnimationFrame(() => done(true)));
+"""
+
+# the element reaching farthest right, among those not inside a scrolling/clipping box
+JS_WIDEST = """
+const limit = window.innerWidth + 1;
+const scrollWidth = document.documentElement.scrollWidth;
+if (scrollWidth <= limit) return null;
+const stop = new Set([document.body, document.documentElement]);
+const clipped = (el) => {
+  for (let p = el.parentElement; p && !stop.has(p); p = p.parentElement) {
+    if (getComputedStyle(p).overflowX !== "visible") return true;
+  }
+  return false;
+};
+const describe = (el) => {
+  let s = el.tagName.toLowerCase();
+  if (el.id) s += "#" + el.id;
+  Array.from(el.classList).slice(0, 3).forEach((c) => { s += "." + c; });
+  return s;
+};
+const path = (el) => {
+  const parts = [];
+  for (let e = el; e && !stop.has(e) && parts.length < 4; e = e.parentElement) {
+    parts.unshift(describe(e));
+  }
+  return parts.join(" > ");
+};
+let widest = null;
+let count = 0;
+for (const el of document.body.querySelectorAll("*")) {
+  const r = el.getBoundingClientRect();
+  if (r.width === 0 || r.right <= limit || clipped(el)) continue;
+  count += 1;
+  const further = !widest || r.right > widest.right + 0.5;
+  const deeper = widest && Math.abs(r.right - widest.right) <= 0.5 && widest.el.contains(el);
+  if (further || deeper) widest = {el: el, right: r.right};
+}
+return {
+  scroll_width: scrollWidth,
+  inner_width: window.innerWidth,
+  overflowing: count,
+  element: widest ? path(widest.el) : null,
+  right: widest ? Math.round(widest.right) : null,
+  text: widest ? widest.el.textContent.trim().replace(/\\s+/g, " ").slice(0, 60) : null,
+};
+"""
+
+
+@dataclass
+class PageResult:
+    """What one page showed: counts of what was checked, and every failure found."""
+
+    page: str  # path under the site root, e.g. "book/01_bigram.html"
+    shown: str | None = None  # the page a redirect led to, if any
+    failures: list[str] = field(default_factory=list)
+    images: int = 0
+    math: int = 0  # elements of class "math"
+    internal_links: int = 0
+    external_links: int = 0  # counted, never fetched
+    screenshots: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the page has no failures."""
+        return not self.failures
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files without logging every request to stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serve(root: Path) -> Iterator[str]:
+    """Serve `root` on 127.0.0.1 on a free port in a background thread; yield the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@contextlib.contextmanager
+def browser() -> Iterator[webdriver.Chrome]:
+    """Start headless Chromium with a fresh profile and its console log on; quit it after."""
+    profile = tempfile.mkdtemp(prefix="check-site-profile-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:
+        driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+        try:
+            driver.set_page_load_timeout(PAGE_TIMEOUT_S)
+            driver.set_script_timeout(WAIT_TIMEOUT_S)
+            yield driver
+        finally:
+            driver.quit()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def find_pages(root: Path, only: Sequence[str] | None = None) -> list[str]:
+    """The site's .html pages as paths relative to `root` (or `only`, checked to exist)."""
+    if only:
+        missing = [page for page in only if not (root / page).is_file()]
+        if missing:
+            raise SystemExit(f"check-site: no such page under {root}: {', '.join(missing)}")
+        return list(only)
+    pages = []
+    for path in sorted(root.rglob("*.html")):
+        relative = path.relative_to(root)
+        if relative.parts[0] not in SKIP_DIRS:
+            pages.append(relative.as_posix())
+    return pages
+
+
+def is_chapter(page: str) -> bool:
+    """True for a page worth a screenshot (not the generated index or search page)."""
+    return page not in NOT_CHAPTERS
+
+
+def shot_name(page: str) -> str:
+    """A screenshot file stem for `page`, unique across folders: book/index.html -> book-index."""
+    return page.removesuffix(".html").replace("/", "-")
+
+
+def set_viewport(driver: webdriver.Chrome, size: tuple[int, int]) -> None:
+    """Make the page's viewport exactly `size` css pixels (as a desktop window, not a phone)."""
+    width, height = size
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    driver.execute_async_script(JS_SETTLE)
+
+
+def load(driver: webdriver.Chrome, url: str) -> str:
+    """Open `url` (following a meta refresh), wait for it, its images and MathJax.
+
+    Returns MathJax's status: "ok", "absent" (no math on the page), or what went wrong.
+    """
+    forget_visits(driver, url)
+    driver.get(url)
+    _wait_ready(driver)
+    if driver.execute_script(JS_META_REFRESH):  # e.g. the root index.html of a Jupyter Book
+        with contextlib.suppress(TimeoutException):
+            WebDriverWait(driver, PAGE_TIMEOUT_S).until(lambda d: d.current_url != url)
+        _wait_ready(driver)
+    with contextlib.suppress(TimeoutException):  # a hung image is reported by check_images
+        driver.execute_async_script(JS_WAIT_IMAGES)
+    try:
+        return driver.execute_async_script(JS_WAIT_MATHJAX)
+    except TimeoutException:
+        return f"still typesetting after {WAIT_TIMEOUT_S} s"
+
+
+def forget_visits(driver: webdriver.Chrome, url: str) -> None:
+    """Clear the site's cookies and local storage, so every load is a reader's first visit."""
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    clear = {"origin": origin, "storageTypes": "cookies,local_storage"}
+    driver.execute_cdp_cmd("Storage.clearDataForOrigin", clear)
+
+
+def _wait_ready(driver: webdriver.Chrome) -> None:
+    """Wait until the current document has loaded (readyState "complete")."""
+    WebDriverWait(driver, PAGE_TIMEOUT_S).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
+
+
+def short(url: str, base: str) -> str:
+    """`url` relative to the served root, for messages: http://127.0.0.1:8000/a.html -> a.html."""
+    return url.removeprefix(base) if url.startswith(base) else url
+
+
+def console_errors(driver: webdriver.Chrome, base: str) -> list[str]:
+    """The browser console's SEVERE messages since the last call (each once), minus favicon."""
+    failures: dict[str, None] = {}  # ordered and unique: both loads of a page log the same
+    for entry in driver.get_log("browser"):
+        message = entry["message"]
+        if entry["level"] != "SEVERE" or any(s in message for s in IGNORED_CONSOLE):
+            continue
+        failures[f"console error: {message.replace(base, '')}"] = None
+    return list(failures)
+
+
+def check_images(driver: webdriver.Chrome) -> tuple[int, list[str]]:
+    """The page's number of <img>, and one failure per image that did not load."""
+    count = driver.execute_script("return document.images.length")
+    broken = driver.execute_script(JS_BROKEN_IMAGES)
+    return count, [f"image did not load: <img src={src!r}>" for src in broken]
+
+
+def prose_text(driver: webdriver.Chrome, skip_code: bool) -> str:
+    """The page's visible text outside <pre> and scripts (and outside <code> if `skip_code`)."""
+    return driver.execute_script(JS_PROSE_TEXT, skip_code)
+
+
+def check_math(driver: webdriver.Chrome, mathjax: str) -> tuple[int, list[str]]:
+    """The number of math elements, and failures if any math source is left untypeset."""
+    found = driver.execute_script(JS_MATH)
+    raw = _find_all(r"\\\(|\\\[|\$\$", prose_text(driver, skip_code=True))
+    failures = []
+    if (found["math"] or raw) and not found["containers"]:
+        failures.append(
+            f"math not rendered: {found['math']} math elements and no <mjx-container> "
+            f"(MathJax {mathjax})"
+        )
+    elif found["untypeset"]:
+        failures.append(
+            f"math not rendered: {found['untypeset']} of {found['math']} math elements "
+            f"have no <mjx-container>, first: {found['first_untypeset']!r}"
+        )
+    if raw and found["containers"]:
+        failures.append(f"math not rendered: raw TeX left in the text: {raw[0]!r}")
+    failures += [f"math error: {message}" for message in found["errors"]]
+    return found["math"], failures
+
+
+def check_glue(driver: webdriver.Chrome) -> list[str]:
+    """Failures for glued values that did not render, and for leftover system messages."""
+    text = prose_text(driver, skip_code=False)
+    failures = []
+    for pattern in GLUE_PATTERNS:
+        failures += [f"glue not rendered: {snippet!r}" for snippet in _find_all(pattern, text)]
+    messages = driver.execute_script(JS_SYSTEM_MESSAGES)
+    failures += [f"build message left in the page: {message!r}" for message in messages]
+    return failures
+
+
+def _find_all(pattern: str, text: str, context: int = 30) -> list[str]:
+    """Each match of `pattern` in `text` with `context` characters around it."""
+    return [
+        " ".join(text[max(m.start() - context, 0) : m.end() + context].split())
+        for m in re.finditer(pattern, text)
+    ]
+
+
+class _AnchorParser(HTMLParser):
+    """Collects every id="..." and name="..." of an HTML document."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchors: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.anchors.update(value for key, value in attrs if key in ("id", "name") and value)
+
+
+class LinkTargets:
+    """Fetches each internal link target once (from the served site) and remembers it."""
+
+    def __init__(self) -> None:
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._cache: dict[str, tuple[int, set[str]]] = {}
+
+    def get(self, url: str) -> tuple[int, set[str]]:
+        """The HTTP status of `url` and, for an HTML page, its ids and names."""
+        if url not in self._cache:
+            self._cache[url] = self._fetch(url)
+        return self._cache[url]
+
+    def _fetch(self, url: str) -> tuple[int, set[str]]:
+        try:
+            with self._opener.open(url, timeout=PAGE_TIMEOUT_S) as response:
+                body = response.read()
+                html = response.headers.get_content_type() == "text/html"
+                status = response.status
+        except urllib.error.HTTPError as error:
+            error.close()
+            return error.code, set()
+        parser = _AnchorParser()
+        if html:
+            parser.feed(body.decode("utf-8", errors="replace"))
+        return status, parser.anchors
+
+
+def check_links(
+    driver: webdriver.Chrome, page_url: str, base: str, targets: LinkTargets
+) -> tuple[int, int, list[str]]:
+    """Counts of internal and external links, and a failure per broken internal link."""
+    internal = external = 0
+    broken: Counter[str] = Counter()
+    for href in driver.execute_script(JS_LINKS):
+        parts = urlsplit(href)
+        if parts.scheme == "mailto" or (
+            parts.scheme in ("http", "https") and not href.startswith(base)
+        ):
+            external += 1
+            continue
+        if not href.startswith(base):  # javascript:, data:, tel: are not links to check
+            continue
+        internal += 1
+        problem = _link_problem(driver, href, page_url, targets)
+        if problem:
+            broken[f"broken link {short(href, base)!r}: {problem}"] += 1
+    failures = [m if n == 1 else f"{m} ({n} links)" for m, n in broken.items()]
+    return internal, external, failures
+
+
+def _link_problem(
+    driver: webdriver.Chrome, href: str, page_url: str, targets: LinkTargets
+) -> str | None:
+    """Why an internal link does not resolve, or None when it does."""
+    url, fragment = urldefrag(href)
+    fragment = unquote(fragment)
+    if url == page_url:  # same page: ids made by scripts count too
+        if fragment and not driver.execute_script(JS_HAS_ANCHOR, fragment):
+            return f"no element with id or name {fragment!r} on this page"
+        return None
+    status, anchors = targets.get(url)
+    if status != 200:
+        return f"HTTP {status}"
+    if fragment and fragment not in anchors:
+        return f"no element with id or name {fragment!r} in the target page"
+    return None
+
+
+def check_phone_width(driver: webdriver.Chrome) -> list[str]:
+    """A failure if the page scrolls sideways at the current (phone) width, naming the culprit."""
+    widest = driver.execute_script(JS_WIDEST)
+    if widest is None:
+        return []
+    culprit = (
+        f"; widest: {widest['element']} reaches {widest['right']} px ({widest['text']!r}), "
+        f"{widest['overflowing']} elements overflow"
+        if widest["element"]
+        else ""
+    )
+    return [
+        f"horizontal scroll at {PHONE[0]} px: page is {widest['scroll_width']} px wide, "
+        f"viewport {widest['inner_width']} px{culprit}"
+    ]
+
+
+def screenshot(driver: webdriver.Chrome, path: Path) -> str:
+    """Save the viewport as a PNG at `path`; return the path as a string."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not driver.save_screenshot(str(path)):
+        raise RuntimeError(f"check-site: could not write the screenshot {path}")
+    return str(path)
+
+
+def check_page(
+    driver: webdriver.Chrome, base: str, page: str, targets: LinkTargets, shots: Path | None
+) -> PageResult:
+    """Open one page at desktop width, then afresh at phone width, and run every check."""
+    result = PageResult(page)
+    stem = shots / shot_name(page) if shots is not None and is_chapter(page) else None
+    driver.get_log("browser")  # drop what earlier pages logged
+    set_viewport(driver, DESKTOP)
+    mathjax = load(driver, base + page)
+    shown = short(driver.current_url.split("#")[0], base)
+    result.shown = shown if shown != page else None
+    result.failures += desktop_checks(driver, result, mathjax, base, targets)
+    if stem:
+        result.screenshots.append(screenshot(driver, stem.with_name(f"{stem.name}-desktop.png")))
+    # load again rather than resize: the theme animates its sidebars away on a resize
+    set_viewport(driver, PHONE)
+    load(driver, base + page)
+    result.failures += check_phone_width(driver)
+    if stem:
+        result.screenshots.append(screenshot(driver, stem.with_name(f"{stem.name}-phone.png")))
+    result.failures = console_errors(driver, base) + result.failures
+    return result
+
+
+def desktop_checks(
+    driver: webdriver.Chrome, result: PageResult, mathjax: str, base: str, targets: LinkTargets
+) -> list[str]:
+    """Images, math, glue and links of the loaded page; fills in `result`'s counts."""
+    failures = []
+    result.images, found = check_images(driver)
+    failures += found
+    result.math, found = check_math(driver, mathjax)
+    failures += found
+    failures += check_glue(driver)
+    page_url = driver.current_url.split("#")[0]
+    result.internal_links, result.external_links, found = check_links(
+        driver, page_url, base, targets
+    )
+    return failures + found
+
+
+def check_site(
+    root: Path, pages: Sequence[str] | None = None, shots: Path | None = None
+) -> list[PageResult]:
+    """Serve `root`, open every page (or `pages`) in headless Chromium, and check each."""
+    if not (root / "index.html").is_file() and not pages:
+        raise SystemExit(f"check-site: no {root}/index.html: run make book first")
+    targets = LinkTargets()
+    with serve(root) as base, browser() as driver:
+        return [check_page(driver, base, page, targets, shots) for page in find_pages(root, pages)]
+
+
+def summary_line(result: PageResult) -> str:
+    """One line per page: its verdict and what was checked."""
+    verdict = "ok  " if result.ok else "FAIL"
+    counts = (
+        f"{result.images} images, {result.math} math, {result.internal_links} internal and "
+        f"{result.external_links} external links"
+    )
+    problems = "" if result.ok else f"  -> {len(result.failures)} problem(s)"
+    page = f"{result.page} -> {result.shown}" if result.shown else result.page
+    return f"{verdict} {page}  ({counts}){problems}"
+
+
+def report(results: Sequence[PageResult]) -> str:
+    """The per-page lines, the failures page by page, and the total."""
+    lines = [summary_line(result) for result in results]
+    failed = [result for result in results if not result.ok]
+    for result in failed:
+        lines.append(f"\n{result.page}:")
+        lines += [f"  - {failure}" for failure in result.failures]
+    total = sum(len(result.failures) for result in results)
+    lines.append(
+        f"\ncheck-site: {len(results)} pages, {len(results) - len(failed)} passed, "
+        f"{len(failed)} failed ({total} failures)"
+    )
+    return "\n".join(lines)
+
+
+def write_json(results: Sequence[PageResult], path: Path) -> None:
+    """Write the results as JSON: every page with its counts, failures and screenshots."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "ok": all(result.ok for result in results),
+        "pages": [asdict(result) | {"ok": result.ok} for result in results],
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line: the site folder, where screenshots and the report go, which pages."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("site", type=Path, help="the built site, e.g. _build/html")
+    parser.add_argument("--screenshots", type=Path, help="folder for the PNGs (none if unset)")
+    parser.add_argument(
+        "--report", type=Path, help="JSON report (default: site-check.json beside --screenshots)"
+    )
+    parser.add_argument("--pages", nargs="+", help="only these pages, relative to the site")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the check; print the summary; return 0 when every page passes, 1 otherwise."""
+    args = parse_args(argv)
+    results = check_site(args.site, args.pages, args.screenshots)
+    print(report(results))
+    json_path = args.report or (args.screenshots and args.screenshots.parent / "site-check.json")
+    if json_path:
+        write_json(results, json_path)
+        print(f"check-site: report in {json_path}")
+    return 0 if all(result.ok for result in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
