@@ -95,7 +95,7 @@ def main() -> None:
 
     print("bench: charlm edits ...", flush=True)
     code, reexecuted = [], []
-    with edited(CODE_FILE, CODE_ANCHOR, CODE_ANCHOR + CODE_EDIT):
+    with edited(CODE_FILE, CODE_ANCHOR, CODE_EDIT + CODE_ANCHOR):
         seconds, executed = make_book()
     code.append(seconds)
     reexecuted.append({d: p["seconds"] for d, p in executed["pages"].items()})
