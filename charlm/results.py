@@ -62,7 +62,8 @@ def load(folder: str | Path | None = None) -> list[Result]:
     if not folder or not Path(folder).is_dir():
         raise FileNotFoundError(
             f"no results folder ({ENV} is {folder!r}): the results page is built with the "
-            "book (make book), after every chapter has run"
+            "book (make book), after every chapter has run; if the chapters' outputs were "
+            "cached without their records, start afresh with make clean && make book"
         )
     names = {f.name for f in fields(Result)}
     results = []
