@@ -8,7 +8,8 @@ The largest waiting job is served first; a job needing two cores is served when 
 free, which also lets it be timed on an otherwise quiet machine.
 
 The budget is a folder of lock files named by ``$CHARLM_CORES`` (set by the book build);
-when it is not set, ``cores()`` does nothing and training runs as usual.
+when it is not set, ``cores()`` does nothing and training runs as usual. Inside ``cores()``,
+a nested ``cores()`` (a training loop within a timed block) runs on the cores already held.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 ENV = "CHARLM_CORES"  # the folder holding the budget; unset: no budget
 POLL = 0.05  # seconds between attempts while waiting
+_held = 0  # cores this process holds now; nested requests run within them
 
 
 @contextmanager
@@ -32,8 +34,9 @@ def cores(n: int = 1, work: float = 0.0) -> Iterator[None]:
     Jobs with more ``work`` (e.g. examples x parameters) are served first, so the longest
     training run starts as soon as a core is free. Without ``$CHARLM_CORES``: a no-op.
     """
+    global _held
     folder = os.environ.get(ENV)
-    if not folder:
+    if not folder or _held:
         yield
         return
     path = Path(folder)
@@ -49,7 +52,11 @@ def cores(n: int = 1, work: float = 0.0) -> Iterator[None]:
                     break
                 time.sleep(POLL)
             ticket.unlink(missing_ok=True)
-            yield
+            _held = n
+            try:
+                yield
+            finally:
+                _held = 0
     finally:
         ticket.unlink(missing_ok=True)
 

@@ -74,3 +74,12 @@ def test_a_dead_processs_ticket_does_not_block(tmp_path, monkeypatch):
     with cores(1, work=1.0):
         pass
     assert not list(tmp_path.glob("wait-*"))
+
+
+def test_a_nested_request_runs_on_the_cores_already_held(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHARLM_CORES", str(tmp_path))
+    total = os.cpu_count() or 1
+    with cores(total, work=1.0):  # the whole machine: a nested request must not wait for it
+        with cores(1, work=0.0):
+            assert cores_module._held == total
+    assert cores_module._held == 0
