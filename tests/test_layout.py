@@ -89,3 +89,11 @@ def test_literalincludes_name_real_objects(chapter):
 def test_dataset_is_not_committed():
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert "data/names.txt" in ignored
+
+
+def test_chapter_6_asks_for_exactly_chapter_5s_run():
+    """Chapter 6 reuses Chapter 5's 200,000-step run from the run cache; a drift between the
+    two definitions would silently train it a second time."""
+    pattern = re.compile(r"^(headline_config = .*|full = .*|headline_run = Run\([^)]*\)\))", re.M)
+    five, six = ((ROOT / "book" / f).read_text() for f in ("05_wavenet.md", "06_fast.md"))
+    assert pattern.findall(five) == pattern.findall(six) != []
