@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from charlm.cores import cores
+from charlm.bookbuild.cores import training_cores
 from charlm.train import TrainConfig, TrainResult
 
 PARAMS = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
@@ -41,7 +41,6 @@ class BackpropConfig:
     block_size: int = 3  # characters of context
     n_embd: int = 10  # embedding size
     n_hidden: int = 64  # hidden units (200 for the training run)
-    eps: float = 1e-5  # added to the batch variance before the inverse square root
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_embd", "n_hidden"):
@@ -108,13 +107,18 @@ def forward(
 
 
 def backward(
-    p: dict[str, torch.Tensor], t: dict[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor
+    p: dict[str, torch.Tensor],
+    t: dict[str, torch.Tensor],
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    eps: float = 1e-5,
 ) -> dict[str, torch.Tensor]:
     """Gradient of the loss for every intermediate of ``forward`` and every parameter.
 
     Each line applies the chain rule to one step of ``forward``, from the loss back to the
     embedding table: local derivative times the gradient flowing in. A tensor used twice
     (``bndiff``, ``counts``, ``logits``, ``hprebn``) sums the gradients of both uses.
+    ``eps`` must be the one ``forward`` was given.
     """
     n = X.shape[0]
     d: dict[str, torch.Tensor] = {}
@@ -146,7 +150,7 @@ def backward(
     d["bnbias"] = d["hpreact"].sum(0, keepdim=True)
     d["bndiff"] = t["bnvar_inv"] * d["bnraw"]
     d["bnvar_inv"] = (t["bndiff"] * d["bnraw"]).sum(0, keepdim=True)
-    d["bnvar"] = (-0.5 * (t["bnvar"] + 1e-5) ** -1.5) * d["bnvar_inv"]
+    d["bnvar"] = (-0.5 * (t["bnvar"] + eps) ** -1.5) * d["bnvar_inv"]
     d["bndiff2"] = (1.0 / (n - 1)) * torch.ones_like(t["bndiff2"]) * d["bnvar"]
     d["bndiff"] += (2 * t["bndiff"]) * d["bndiff2"]
     d["hprebn"] = d["bndiff"].clone()
@@ -189,11 +193,11 @@ def batchnorm_backward(
 
 
 def autograd_grads(
-    p: dict[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor
+    p: dict[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor, eps: float = 1e-5
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """``forward`` and ``loss.backward()``: (intermediates, their gradients and the params')."""
     leaves = {k: v.detach().clone().requires_grad_() for k, v in p.items()}
-    t = forward(leaves, X, Y)
+    t = forward(leaves, X, Y, eps)
     for v in t.values():
         v.retain_grad()
     t["loss"].backward()
@@ -239,13 +243,13 @@ class ManualMLP(nn.Module):
 
     In training mode BatchNorm uses the batch's statistics; in eval mode the stored
     ``bnmean`` and ``bnvar``, set by ``calibrate`` after training, as the lecture does.
-    Its tensors are buffers: it is trained by ``train_manual``, never by autograd.
+    Its parameters do not require gradients: ``train_manual`` trains it without autograd.
     """
 
     def __init__(self, params: dict[str, torch.Tensor], eps: float = 1e-5) -> None:
         super().__init__()
         for name in PARAMS:
-            self.register_buffer(name, params[name].clone())
+            setattr(self, name, nn.Parameter(params[name].clone(), requires_grad=False))
         H = params["W1"].shape[1]
         self.register_buffer("bnmean", torch.zeros((1, H), dtype=params["W1"].dtype))
         self.register_buffer("bnvar", torch.ones((1, H), dtype=params["W1"].dtype))
@@ -255,9 +259,6 @@ class ManualMLP(nn.Module):
     @property
     def params(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, name) for name in PARAMS}
-
-    def num_params(self) -> int:
-        return sum(v.numel() for v in self.params.values())
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         embcat = self.C[idx].view(idx.shape[0], -1)  # (B, T*E)
@@ -353,8 +354,7 @@ def train_manual(
     params = model.params
     losses = torch.empty(config.steps)
     model.train()
-    work = config.steps * config.batch_size * sum(p.numel() for p in params.values())
-    with cores(torch.get_num_threads(), work=work):  # see charlm.cores: a no-op outside the build
+    with training_cores(model, X, config):  # while the book builds, wait for a free core
         start = time.perf_counter()
         for i in range(config.steps):
             ix = torch.randint(0, X.shape[0], (config.batch_size,), generator=generator)

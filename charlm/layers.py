@@ -35,7 +35,7 @@ class Linear(Layer):
     """
 
     def __init__(
-        self, fan_in: int, fan_out: int, bias: bool = True, generator: torch.Generator | None = None
+        self, fan_in: int, fan_out: int, bias: bool = True, *, generator: torch.Generator
     ) -> None:
         super().__init__()
         w = torch.randn((fan_in, fan_out), generator=generator) / fan_in**0.5
@@ -165,7 +165,7 @@ class Embedding(Layer):
     """Row lookup in a (num_embeddings, embedding_dim) table of standard normals (Chapter 3)."""
 
     def __init__(
-        self, num_embeddings: int, embedding_dim: int, generator: torch.Generator | None = None
+        self, num_embeddings: int, embedding_dim: int, *, generator: torch.Generator
     ) -> None:
         super().__init__()
         self.weight = nn.Parameter(

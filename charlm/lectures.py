@@ -5,17 +5,20 @@ at build time. Source: the lecture notebooks (see ``../shared/LECTURE_FACTS.md``
 project's workspace).
 """
 
+# the seeds of the lectures' generators: Parts 1-4 draw parameters and batches from
+# torch.Generator().manual_seed(SEED); Part 1 samples from it too, and the later chapters
+# sample from a fresh generator seeded SAMPLE_SEED
+SEED = 2147483647
+SAMPLE_SEED = SEED + 10
+
 # Part 1 (Chapter 1): the counting bigram's average NLL over all 228,146 bigrams
 PART1_NLL_PRINTED = 2.4765  # printed in the original notebook; does not reproduce on torch 2.x
 PART1_NLL_LOOP = 2.4544  # the lecture's float32 loop, re-run on torch 2.13.0
-PART1_N_BIGRAMS = 228_146
-PART1_SEED = 2147483647  # generator seed for the neural bigram's W and for sampling
 
 # Part 2 (Chapter 2): the MLP, block 3, embedding 10, hidden 200, 200,000 steps of 32
 PART2_PARAMS = 11_897
 PART2_TRAIN_PRINTED = 2.1260  # unseeded batches in the lecture: not reproducible exactly
 PART2_DEV_PRINTED = 2.1701
-PART2_SAMPLE_SEED = 2147483647 + 10
 
 # Part 3 (Chapter 3): the loss log, each row keeping the changes above it; (train, val)
 PART3_LOG = {
@@ -27,7 +30,6 @@ PART3_LOG = {
 }
 PART3_BN_TRAIN = 2.0674  # the final BatchNorm MLP, printed; reproduced here to the digit
 PART3_BN_VAL = 2.1057
-PART3_BN_PARAMS = 12_097
 PART3_DEEP_PARAMS = 47_024  # the 6-layer BatchNorm network
 
 # Part 4 (Chapter 4): backprop by hand

@@ -24,6 +24,11 @@ from charlm.layers import (
 )
 
 
+def num_params(model: nn.Module) -> int:
+    """How many numbers a model learns: every parameter's elements, any model (Chapter 2)."""
+    return sum(p.numel() for p in model.parameters())
+
+
 @dataclass(frozen=True)
 class MLPConfig:
     """The Bengio et al. (2003) MLP of Chapters 2-3; invalid values raise ValueError.
@@ -91,10 +96,6 @@ class MLP(nn.Module):
             self.bnbias = nn.Parameter(torch.zeros((1, H)))
             self.register_buffer("bnmean_running", torch.zeros((1, H)))
             self.register_buffer("bnstd_running", torch.ones((1, H)))
-
-    def num_params(self) -> int:
-        """Number of trainable numbers."""
-        return sum(p.numel() for p in self.parameters())
 
     def hidden_preactivation(self, idx: torch.Tensor) -> torch.Tensor:
         """The hidden layer's input before tanh (and before BatchNorm): (B, T) -> (B, H)."""

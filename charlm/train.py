@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from charlm.cores import cores
+from charlm.bookbuild.cores import training_cores
 
 
 @dataclass(frozen=True)
@@ -141,9 +141,7 @@ def train(
     bar = _progress_bar(config.steps, progress)
     model.train()
     done = 0
-    # while the book builds, one core per thread (charlm.cores); elsewhere this does nothing
-    work = config.steps * (config.batch_size or X.shape[0]) * sum(p.numel() for p in params)
-    with cores(torch.get_num_threads(), work=work):
+    with training_cores(model, X, config):  # while the book builds, wait for a free core
         start = time.perf_counter()
         for step in range(config.steps):
             if config.batch_size is None:

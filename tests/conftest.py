@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib
 import pytest
+import torch
 
 matplotlib.use("Agg")  # tests draw figures without a display
 
@@ -38,3 +39,23 @@ def names() -> list[str]:
 @pytest.fixture(scope="session")
 def vocab(names: list[str]) -> Vocab:
     return Vocab.from_words(names)
+
+
+@pytest.fixture(autouse=True)
+def threads_left_as_found():
+    """A test that changes torch's thread count must restore it: later tests would run,
+    and time, on the count it left (use the ``one_thread`` fixture)."""
+    before = torch.get_num_threads()
+    yield
+    after = torch.get_num_threads()
+    torch.set_num_threads(before)
+    assert after == before, f"the test left torch at {after} thread(s), not {before}"
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test, as the chapters and the worker processes run."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -19,6 +19,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from charlm import lectures
 from charlm.backprop import (
     PARAMS,
     STEPS,
@@ -89,6 +90,29 @@ def test_manual_gradients_in_degenerate_shapes_match_in_float64(shape, n, seed):
     for row in compare(backward(p, t, X, Y), ref):
         scale = max(1.0, ref[row.name].abs().max().item())
         assert row.max_diff <= TOL[dtype] * scale, row
+
+
+@pytest.mark.parametrize("eps", [1e-5, 1e-3, 0.5])
+def test_backward_uses_the_eps_forward_used(eps):
+    """A BatchNorm eps other than the lecture's must not give wrong gradients silently."""
+    config = BackpropConfig(n_hidden=8)
+    p, X, Y = _batch(config, 6, 11, torch.float64)  # a small batch: eps matters
+    t, ref = autograd_grads(p, X, Y, eps)
+    for row in compare(backward(p, t, X, Y, eps), ref):
+        assert row.max_diff <= TOL[torch.float64], row
+
+
+def test_the_config_has_no_field_that_does_nothing():
+    with pytest.raises(TypeError):
+        BackpropConfig(eps=1e-3)  # eps is an argument of forward and backward, not a size
+
+
+def test_the_manual_model_counts_its_parameters_like_every_model():
+    from charlm.models import num_params
+
+    model = ManualMLP(init_params(BackpropConfig(), torch.Generator().manual_seed(0)))
+    assert num_params(model) == lectures.PART4_PARAMS
+    assert not any(p.requires_grad for p in model.parameters())  # trained without autograd
 
 
 @settings(max_examples=30, deadline=None)

@@ -133,7 +133,7 @@ def test_counting_nll_matches_the_lecture(names, vocab, all_bigrams):
 def test_neural_bigram_lecture_recipe(vocab, all_bigrams):
     X, Y = all_bigrams
     counting = evaluate(CountingNgram(len(vocab)).fit(X, Y), X, Y)
-    m = NeuralBigram(len(vocab), generator=torch.Generator().manual_seed(lectures.PART1_SEED))
+    m = NeuralBigram(len(vocab), generator=torch.Generator().manual_seed(lectures.SEED))
     init = evaluate(m, X, Y)
     result = train(m, X, Y, TrainConfig(steps=100, batch_size=None, lr=50.0, l2=0.01))
     final = evaluate(m, X, Y)

@@ -43,6 +43,15 @@ def test_linear_matches_torch(bias):
         assert close(ours.bias.grad, ref.bias.grad)
 
 
+@pytest.mark.parametrize(
+    "make", [lambda: Linear(4, 3), lambda: Linear(4, 3, False), lambda: Embedding(5, 2)]
+)
+def test_layers_with_random_weights_need_a_generator(make):
+    """Nothing in charlm draws from torch's global generator: the seed is always explicit."""
+    with pytest.raises(TypeError, match="generator"):
+        make()
+
+
 def test_linear_init_scale():
     w = Linear(400, 300, generator=torch.Generator().manual_seed(0)).weight
     assert w.std().item() == pytest.approx(400**-0.5, rel=0.02)

@@ -8,59 +8,140 @@ from pathlib import Path
 
 import pytest
 
+from charlm.bookbuild.digest import imported_submodules
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "charlm"
 CHAPTERS = sorted((ROOT / "book").glob("*.md"))
 
-# each module may import only modules listed before it (STYLE.md: imports point one way)
-ORDER = [
-    "digest",
-    "cores",
-    "lectures",
-    "fetch",
-    "vocab",
-    "data",
-    "bigram",
-    "layers",
-    "models",
-    "train",
-    "runs",
-    "stats",
-    "backprop",
-    "sample",
-    "plots",
-    "report",
-    "results",
-]
+# The one map of charlm: each module and the charlm modules it may import. Imports point one
+# way (STYLE.md); ``bookbuild`` is the build machinery, a subpackage that imports no teaching
+# module and that a teaching module touches in one line. The docstring of charlm/__init__.py
+# and the README's layout draw this same map (checked below).
+IMPORTS: dict[str, set[str]] = {
+    "fetch": set(),
+    "vocab": set(),
+    "lectures": set(),
+    "data": {"fetch", "vocab"},
+    "bigram": {"vocab"},
+    "layers": set(),
+    "models": {"layers"},
+    "train": {"bookbuild"},
+    "runs": {"lectures", "train", "bookbuild"},
+    "stats": {"layers", "train"},
+    "backprop": {"train", "bookbuild"},
+    "sample": {"vocab"},
+    "plots": set(),
+    "report": set(),
+    "bookbuild": set(),
+}
+TEACHING = [m for m in IMPORTS if m != "bookbuild"]
 
 
-def charlm_imports(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("charlm"):
-            parts = node.module.split(".")
-            found |= {parts[1]} if len(parts) > 1 else {a.name for a in node.names}
-        elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("charlm.")}
-    return found
+def node(module: str) -> str:
+    """A module's place in the map: every module of the subpackage is ``bookbuild``."""
+    return module.split(".")[0]
 
 
-def test_every_module_is_placed_in_the_order():
-    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
-    assert modules == set(ORDER)
+def module_files() -> dict[str, Path]:
+    """Every module of charlm by dotted name (``bookbuild.cores``), the package's own
+    ``__init__`` left out."""
+    files = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts != ("__init__",):
+            files[".".join(p for p in parts if p != "__init__")] = path
+    return files
 
 
-@pytest.mark.parametrize("module", ORDER)
-def test_imports_point_one_way(module):
-    allowed = set(ORDER[: ORDER.index(module)])
-    assert charlm_imports(PACKAGE / f"{module}.py") <= allowed
+def imports_of(path: Path) -> set[str]:
+    """The map's nodes that a file imports (the package itself, ``__init__``, not counted)."""
+    found = imported_submodules(path.read_text(), "charlm")
+    modules = {name for name in found if name == "bookbuild" or name in module_files()}
+    return {node(name) for name in modules} - {"__init__"}
+
+
+def forbidden(path: Path, module: str) -> set[str]:
+    """What ``path`` (module ``module`` of the map) imports that the map does not allow."""
+    return imports_of(path) - IMPORTS[module] - {module}
+
+
+def test_every_module_is_on_the_map():
+    assert {node(name) for name in module_files()} == set(IMPORTS)
+
+
+@pytest.mark.parametrize("name", sorted(module_files()))
+def test_imports_follow_the_map(name):
+    assert not forbidden(module_files()[name], node(name))
+
+
+def test_the_map_points_one_way():
+    order: list[str] = []
+    todo = dict(IMPORTS)
+    while todo:  # peel off the modules whose imports are all placed: fails on a cycle
+        ready = [m for m, deps in todo.items() if deps <= set(order)]
+        assert ready, f"the map has a cycle among {sorted(todo)}"
+        order += ready
+        for m in ready:
+            del todo[m]
+
+
+def test_a_forbidden_import_fails(tmp_path):
+    layers = tmp_path / "layers.py"
+    layers.write_text("import torch\nfrom charlm.train import train\n")
+    assert forbidden(layers, "layers") == {"train"}
+    runcache = tmp_path / "runcache.py"
+    runcache.write_text("from charlm.bookbuild import digest\nfrom charlm.models import MLP\n")
+    assert forbidden(runcache, "bookbuild") == {"models"}
+
+
+def drawn_map(text: str) -> dict[str, set[str]]:
+    """The map as drawn in prose: lines ``module -> a, b`` (``-> (nothing)`` for none)."""
+    drawn = {}
+    for name, deps in re.findall(r"^\s*(\w+)\s+->\s*(.*)$", text, re.M):
+        drawn[name] = {d.strip() for d in deps.split(",") if d.strip() not in ("", "(nothing)")}
+    return drawn
+
+
+def test_the_package_docstring_draws_the_map():
+    import charlm
+
+    assert drawn_map(charlm.__doc__) == IMPORTS
+
+
+def test_the_readme_draws_the_map():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- the map of charlm -->", 2)[1]
+    assert drawn_map(block) == IMPORTS
+
+
+@pytest.mark.parametrize("module", TEACHING)
+def test_a_teaching_module_touches_the_build_machinery_in_one_line(module):
+    """Names a teaching module takes from ``charlm.bookbuild`` are used on one line at most."""
+    text = (PACKAGE / f"{module}.py").read_text()
+    tree = ast.parse(text)
+    names = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("charlm.bookbuild"):
+            names |= {alias.asname or alias.name for alias in n.names}
+    uses = {n.lineno for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in names}
+    assert len(uses) <= 1, f"{module} uses {sorted(names)} on lines {sorted(uses)}"
+
+
+def test_the_build_machinery_names_its_variables_once():
+    """``CHARLM_CORES`` and its kin are spelled once, in charlm/bookbuild/__init__.py."""
+    for path in [*PACKAGE.rglob("*.py"), *(ROOT / "book" / "_ext").glob("*.py")]:
+        if path != PACKAGE / "bookbuild" / "__init__.py":
+            text = path.read_text()
+            for var in ("CHARLM_CORES", "CHARLM_RUN_CACHE", "CHARLM_RESULTS"):
+                for quoted in (f'"{var}"', f"'{var}'"):
+                    assert quoted not in text, f"{path} spells {var}"
 
 
 def test_plots_compute_nothing_and_nothing_else_draws():
-    for module in ORDER:
-        text = (PACKAGE / f"{module}.py").read_text()
-        assert ("matplotlib" in text) == (module == "plots"), module
-    assert not charlm_imports(PACKAGE / "plots.py") and not charlm_imports(PACKAGE / "report.py")
+    for name, path in module_files().items():
+        assert ("matplotlib" in path.read_text()) == (name == "plots"), name
+    assert not imports_of(PACKAGE / "plots.py") and not imports_of(PACKAGE / "report.py")
 
 
 def code_cells(chapter: Path) -> list[str]:

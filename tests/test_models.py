@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from charlm import lectures
 from charlm.data import build_dataset
-from charlm.models import MLP, MLPConfig
+from charlm.models import MLP, MLPConfig, num_params
 from charlm.train import TrainConfig, evaluate, train
 
 
@@ -26,8 +27,8 @@ def test_bad_sizes_are_rejected(field, value):
 
 
 def test_parameters_drawn_in_the_lectures_order():
-    g = torch.Generator().manual_seed(2147483647)
-    model = MLPConfig().build(torch.Generator().manual_seed(2147483647))
+    g = torch.Generator().manual_seed(lectures.SEED)
+    model = MLPConfig().build(torch.Generator().manual_seed(lectures.SEED))
     expected = [
         torch.randn((27, 10), generator=g),
         torch.randn((30, 200), generator=g),
@@ -40,7 +41,7 @@ def test_parameters_drawn_in_the_lectures_order():
 
 
 def test_parameter_count_matches_the_lecture():
-    assert MLPConfig().build(torch.Generator()).num_params() == 11_897
+    assert num_params(MLPConfig().build(torch.Generator())) == lectures.PART2_PARAMS
 
 
 def test_loss_at_init(tiny_words, tiny_vocab):
@@ -90,7 +91,7 @@ def test_mlp_is_an_nn_module_with_five_parameters():
 
 def _lecture_batchnorm_loop(X, Y, steps):
     """The lecture's BatchNorm MLP and loop, written out by hand."""
-    g = torch.Generator().manual_seed(2147483647)
+    g = torch.Generator().manual_seed(lectures.SEED)
     C = torch.randn((27, 10), generator=g)
     W1 = torch.randn((30, 200), generator=g) * (5 / 3) / (30**0.5)
     W2 = torch.randn((200, 27), generator=g) * 0.01
@@ -129,9 +130,9 @@ def test_batchnorm_mlp_reproduces_the_lectures_loop_bit_for_bit(tiny_words):
     X, Y = build_dataset(tiny_words * 4, Vocab("abcdefghijklmnopqrstuvwxyz"), 3)
     want, mean, std = _lecture_batchnorm_loop(X, Y, steps=300)
     config = MLPConfig(w1_scale=5 / 3, w1_fan_in=True, w2_scale=0.01, b2_scale=0.0, batchnorm=True)
-    g = torch.Generator().manual_seed(2147483647)
+    g = torch.Generator().manual_seed(lectures.SEED)
     model = config.build(g)
-    assert model.num_params() == 12_097
+    assert num_params(model) == 12_097  # the lecture's BatchNorm MLP
     tc = TrainConfig(steps=300, batch_size=32, lr=0.1, decay_step=150, lr_final=0.01)
     assert train(model, X, Y, tc, generator=g).losses == want
     assert torch.equal(model.bnmean_running, mean) and torch.equal(model.bnstd_running, std)
@@ -204,3 +205,13 @@ def test_deep_network():
     assert plain(torch.zeros(4, 3, dtype=torch.long)).shape == (4, 27)
     with pytest.raises(ValueError, match="gain"):
         DeepMLPConfig(gain=0)
+
+
+def test_num_params_counts_every_model_of_the_book():
+    from charlm.bigram import NeuralBigram
+    from charlm.models import DeepMLPConfig, WaveNetConfig
+
+    g = torch.Generator().manual_seed(0)
+    assert num_params(NeuralBigram(27, generator=g)) == 27 * 27
+    assert num_params(DeepMLPConfig().build(g)) == lectures.PART3_DEEP_PARAMS
+    assert num_params(WaveNetConfig().build(g)) == lectures.PART5_PARAMS

@@ -38,8 +38,7 @@ def test_fit_is_build_then_train_from_one_generator(tiny_words, tiny_vocab):
     assert evaluate(rebuilt, *splits["dev"]) == result.losses["dev"]
 
 
-def test_parallel_results_equal_serial_ones(tiny_words, tiny_vocab):
-    torch.set_num_threads(1)
+def test_parallel_results_equal_serial_ones(tiny_words, tiny_vocab, one_thread):
     splits = _splits(tiny_words, tiny_vocab)
     runs = _runs(len(tiny_vocab))
     serial = fit_all(runs, splits, workers=1)
@@ -78,25 +77,26 @@ def test_the_run_cache_trains_once_then_loads(tiny_words, tiny_vocab, tmp_path, 
     assert again.history.losses == first.history.losses
     assert again.history.seconds == first.history.seconds and again.losses == first.losses
     assert all(torch.equal(again.state[k], first.state[k]) for k in first.state)
-    (loaded,) = fit_all([run], splits)  # fit_all looks in the cache before starting workers
+    assert again.run is run and isinstance(again.history, type(first.history))
+    (loaded,) = fit_all([run], splits)
     assert loaded.losses == first.losses
 
 
 def test_the_run_cache_key_covers_settings_data_and_threads(tiny_words, tiny_vocab):
     from dataclasses import replace
 
-    from charlm.runs import run_key
+    from charlm.bookbuild.runcache import run_key
 
     splits = _splits(tiny_words, tiny_vocab)
     run = _runs(len(tiny_vocab))[0]
-    key = run_key(run, splits, threads=1)
-    assert run_key(run, splits, threads=1) == key
+    key = run_key(run, splits, fit, threads=1)
+    assert run_key(run, splits, fit, threads=1) == key
     changed = [
-        run_key(replace(run, seed=run.seed + 1), splits, threads=1),
-        run_key(replace(run, train=replace(run.train, lr=0.2)), splits, threads=1),
-        run_key(replace(run, model=replace(run.model, n_hidden=17)), splits, threads=1),
-        run_key(run, {**splits, "train": (splits["train"][0], splits["train"][1].flip(0))}, 1),
-        run_key(run, splits, threads=2),
+        run_key(replace(run, seed=run.seed + 1), splits, fit, threads=1),
+        run_key(replace(run, train=replace(run.train, lr=0.2)), splits, fit, threads=1),
+        run_key(replace(run, model=replace(run.model, n_hidden=17)), splits, fit, threads=1),
+        run_key(run, {**splits, "train": (splits["train"][0], splits["train"][1].flip(0))}, fit, 1),
+        run_key(run, splits, fit, threads=2),
     ]
     assert len({key, *changed}) == 1 + len(changed)
 
@@ -111,3 +111,18 @@ def test_an_unreadable_cache_entry_is_trained_again(tiny_words, tiny_vocab, tmp_
     again = fit(run, splits)
     assert again.history.losses == first.history.losses
     assert fit(run, splits).losses == first.losses  # and the entry was replaced
+
+
+def test_parallel_workers_load_cached_runs(
+    tiny_words, tiny_vocab, tmp_path, monkeypatch, one_thread
+):
+    """Runs trained before, in a worker or here, come back from the cache bit for bit."""
+    monkeypatch.setenv("CHARLM_RUN_CACHE", str(tmp_path))
+    splits = _splits(tiny_words, tiny_vocab)
+    runs = _runs(len(tiny_vocab))
+    first = fit_all(runs, splits, workers=2)
+    assert len(list(tmp_path.glob("*.pt"))) == len(runs)
+    again = fit_all(runs, splits, workers=1)  # here, with the cache: nothing trains again
+    for a, b in zip(first, again):
+        assert a.history.losses == b.history.losses and a.history.seconds == b.history.seconds
+        assert all(torch.equal(a.state[k], b.state[k]) for k in a.state)

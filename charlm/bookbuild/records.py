@@ -1,9 +1,10 @@
 """Each chapter's headline result, recorded for the book's results page.
 
-A chapter calls ``record(Result(...))`` once per headline model; when ``$CHARLM_RESULTS``
-names a folder (the book build sets it) the result is written there as JSON, and the
-results page reads them all back with ``load()``. Outside the build, ``record`` does nothing.
-Values are whatever the chapter computed in the same build: nothing here is typed in.
+A chapter calls ``record_result(chapter=..., model=..., ...)`` once per headline model;
+when ``$CHARLM_RESULTS`` names a folder (the book build sets it) the result is written there
+as JSON, and the results page reads them all back with ``load_results()``. Outside the
+build, ``record_result`` does nothing. Values are whatever the chapter computed in the same
+build: nothing here is typed in.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-ENV = "CHARLM_RESULTS"  # the folder of records; unset: record() does nothing
+from charlm.bookbuild import RESULTS_ENV
 
 
 @dataclass(frozen=True)
@@ -43,26 +44,31 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def record(result: Result, folder: str | Path | None = None) -> Path | None:
-    """Write ``result`` to ``folder`` (default ``$CHARLM_RESULTS``); None when neither is set."""
-    folder = folder or os.environ.get(ENV)
+def record_result(*, folder: str | Path | None = None, **values) -> Path | None:
+    """Record a ``Result(**values)`` in ``folder`` (default ``$CHARLM_RESULTS``).
+
+    Returns the file written, or None when neither is set (outside the book's build). The
+    values are checked either way, so a chapter's mistake shows outside the build too.
+    """
+    result = Result(**values)
+    folder = folder or os.environ.get(RESULTS_ENV)
     if not folder:
         return None
     path = Path(folder) / f"{result.chapter:02d}-{_slug(result.model)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(asdict(result), indent=2) + "\n")
-    os.replace(tmp, path)
+    os.replace(tmp, path)  # readers see the whole record or none
     return path
 
 
-def load(folder: str | Path | None = None) -> list[Result]:
+def load_results(folder: str | Path | None = None) -> list[Result]:
     """Every recorded result, by chapter; a clear error when there is nothing to load."""
-    folder = folder or os.environ.get(ENV)
+    folder = folder or os.environ.get(RESULTS_ENV)
     if not folder or not Path(folder).is_dir():
         raise FileNotFoundError(
-            f"no results folder ({ENV} is {folder!r}): the results page is built with the "
-            "book (make book), after every chapter has run; if the chapters' outputs were "
+            f"no results folder ({RESULTS_ENV} is {folder!r}): the results page is built with "
+            "the book (make book), after every chapter has run; if the chapters' outputs were "
             "cached without their records, start afresh with make clean && make book"
         )
     names = {f.name for f in fields(Result)}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from charlm.digest import code_digest, imported_submodules, module_closure
+from charlm.bookbuild.digest import code_digest, imported_submodules, module_closure
 
 PACKAGE = Path(__file__).resolve().parent.parent / "charlm"
 
@@ -58,16 +58,28 @@ def test_imported_submodules_reads_every_import_form():
         import charlm.models
         from charlm.train import train
         from charlm import lectures, runs
+        from charlm.bookbuild.cores import cores
         import torch
         from . import relative
     """)
     found = imported_submodules(source, "charlm")
-    assert found == {"models", "train", "lectures", "runs", "__init__"}
+    # a name imported from a module may be a submodule of it: both are returned, and
+    # module_closure keeps those that are files
+    assert found == {"models", "train", "train.train", "lectures", "runs", "__init__",
+                     "bookbuild.cores", "bookbuild.cores.cores"}  # fmt: skip
 
 
 def test_the_closure_follows_imports_through_the_package():
-    names = {p.stem for p in module_closure(PACKAGE, ["runs"])}
-    assert names == {"runs", "train", "cores", "digest"}
+    names = {p.relative_to(PACKAGE).as_posix() for p in module_closure(PACKAGE, ["runs"])}
+    assert names == {
+        "runs.py", "train.py", "lectures.py", "__init__.py", "bookbuild/__init__.py",
+        "bookbuild/runcache.py", "bookbuild/digest.py", "bookbuild/cores.py",
+    }  # fmt: skip
     names = {p.stem for p in module_closure(PACKAGE, ["models"])}
     assert names == {"models", "layers"}
     assert module_closure(PACKAGE, ["no_such_module"]) == []
+
+
+def test_a_subpackage_module_is_found_with_its_init():
+    names = {p.relative_to(PACKAGE).as_posix() for p in module_closure(PACKAGE, ["train"])}
+    assert names == {"train.py", "bookbuild/cores.py", "bookbuild/__init__.py"}

@@ -8,12 +8,12 @@ import sys
 import textwrap
 import time
 
-from charlm import cores as cores_module
-from charlm.cores import cores
+from charlm.bookbuild import cores as cores_module
+from charlm.bookbuild.cores import cores
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from charlm.cores import cores
+    from charlm.bookbuild.cores import cores
     n, work, hold = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
     with cores(n, work=work):
         print("start", time.time(), flush=True)

@@ -1,4 +1,4 @@
-"""A machine-wide budget of CPU cores for training loops (the book's build, Chapter 6).
+"""A machine-wide budget of CPU cores for training loops, while the book builds.
 
 When the book builds, its chapters execute side by side; left to the operating system,
 five chapters' training runs would share two cores and the longest run (Chapter 5's, five
@@ -8,7 +8,8 @@ The largest waiting job is served first; a job needing two cores is served when 
 free, which also lets it be timed on an otherwise quiet machine.
 
 The budget is a folder of lock files named by ``$CHARLM_CORES`` (set by the book build);
-when it is not set, ``cores()`` does nothing and training runs as usual. Inside ``cores()``,
+when it is not set, ``cores()`` does nothing and training runs as usual. A training loop
+asks with one line, ``with training_cores(model, X, config):``. Inside ``cores()``,
 a nested ``cores()`` (a training loop within a timed block) runs on the cores already held.
 """
 
@@ -19,10 +20,12 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
-ENV = "CHARLM_CORES"  # the folder holding the budget; unset: no budget
+from charlm.bookbuild import CORES_ENV
+
 POLL = 0.05  # seconds between attempts while waiting
 _held = 0  # cores this process holds now; nested requests run within them
 
@@ -35,7 +38,7 @@ def cores(n: int = 1, work: float = 0.0) -> Iterator[None]:
     training run starts as soon as a core is free. Without ``$CHARLM_CORES``: a no-op.
     """
     global _held
-    folder = os.environ.get(ENV)
+    folder = os.environ.get(CORES_ENV)
     if not folder or _held:
         yield
         return
@@ -59,6 +62,20 @@ def cores(n: int = 1, work: float = 0.0) -> Iterator[None]:
                 _held = 0
     finally:
         ticket.unlink(missing_ok=True)
+
+
+def training_cores(model: Any, X: Any, config: Any) -> AbstractContextManager[None]:
+    """The cores a training loop needs: one per torch thread, its turn set by its work.
+
+    The work is steps x examples per step x the model's numbers (``config.steps``,
+    ``config.batch_size`` or all of ``X``, ``model.parameters()``): only an order, so the
+    longest run starts first. Outside the book's build: a no-op.
+    """
+    import torch
+
+    size = sum(p.numel() for p in model.parameters())
+    work = config.steps * (config.batch_size or X.shape[0]) * size
+    return cores(torch.get_num_threads(), work=work)
 
 
 def _my_turn(path: Path, ticket: Path) -> bool:
