@@ -8,10 +8,17 @@ Makefile sees to both). Every figure is measured here and now, never estimated:
 - **warm**: ``make book`` again with nothing changed (``--repeat`` times);
 - **prose edit**: a sentence appended to a chapter's prose, built, then removed and built
   again (both builds count);
-- **charlm edit**: a statement added to one function of ``charlm/report.py`` (the tables),
-  built, then removed and built again (reported apart: undoing an edit finds the earlier
-  outputs still in the cache); which chapters re-executed, and how long they took, comes
-  from ``execution.json``.
+- **charlm edit**: a function appended to ``charlm/report.py`` (the tables), built, then
+  removed and built again (reported apart: undoing an edit finds the earlier outputs still
+  in the cache); which chapters re-executed, and how long they took, comes from
+  ``execution.json``. Appending, rather than editing a line, survives any reformatting.
+
+**Scaled to the reference speed.** This machine's speed drifts from day to day (the plain
+lecture loop of ``train_step.py`` has run at 0.30 ms/step on one day and 0.51 on another).
+So the plain loop is timed before and after the builds, and every build time is also
+reported scaled to the reference speed: multiplied by ``REFERENCE_MS`` (0.30 ms) over the
+plain loop's median ms/step in this run. Budgets ("a clean build in 8 minutes") mean the
+scaled figures.
 
 Prints a table and writes ``_build/bench/build.json``. It edits tracked files and restores
 them, so run it on a clean working tree; the edits are undone even if a build fails.
@@ -34,8 +41,9 @@ BUILD = ROOT / "_build"
 PROSE_FILE = ROOT / "book" / "01_bigram.md"
 PROSE_EDIT = "\n\nThis sentence was added by the build benchmark and is removed again.\n"
 CODE_FILE = ROOT / "charlm" / "report.py"
-CODE_ANCHOR = "    if any(len(row) != len(headers) for row in rows):\n"
-CODE_EDIT = "    rows = list(rows)  # added by the build benchmark, removed again\n"
+CODE_EDIT = "\n\ndef _added_by_the_build_benchmark():\n    return None  # removed again\n"
+REFERENCE_MS = 0.30  # the plain lecture loop's ms/step on the reference day
+YARDSTICK = {"steps": 20_000, "repeats": 3}  # each time the plain loop is timed
 
 
 def make_book() -> tuple[float, dict]:
@@ -53,16 +61,29 @@ def make_book() -> tuple[float, dict]:
 
 
 @contextmanager
-def edited(path: Path, old: str, new: str):
-    """``path`` with ``old`` replaced by ``new`` for the body; restored afterwards, always."""
-    original = path.read_text()
-    if old not in original:
-        raise SystemExit(f"bench: {path} no longer contains the text this benchmark edits")
-    path.write_text(original.replace(old, new, 1))
+def appended(path: Path, text: str):
+    """``path`` with ``text`` appended for the body; its exact bytes restored afterwards."""
+    original = path.read_bytes()
+    path.write_bytes(original + text.encode())
     try:
         yield
     finally:
-        path.write_text(original)
+        path.write_bytes(original)
+
+
+def yardstick() -> list[float]:
+    """The plain lecture loop's ms/step, timed ``YARDSTICK["repeats"]`` times, one thread."""
+    import torch
+    from train_step import lecture_data, plain_loop
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        X, Y = lecture_data()
+        steps = YARDSTICK["steps"]
+        return [1e3 * plain_loop(X, Y, steps, 32)[0] / steps for _ in range(YARDSTICK["repeats"])]
+    finally:
+        torch.set_num_threads(threads)
 
 
 def summary(values: list[float]) -> dict:
@@ -78,6 +99,8 @@ def main() -> None:
     if dirty:
         raise SystemExit("bench: commit or stash your changes to book/ and charlm/ first")
 
+    print("bench: the plain lecture loop, before the builds ...", flush=True)
+    loop_ms = yardstick()
     print("bench: clean build (rm -rf _build; make book) ...", flush=True)
     shutil.rmtree(BUILD, ignore_errors=True)
     clean, executed = make_book()
@@ -89,14 +112,13 @@ def main() -> None:
     print("bench: prose edits ...", flush=True)
     prose = []
     for _ in range(args.repeat):
-        text = PROSE_FILE.read_text()
-        with edited(PROSE_FILE, text, text + PROSE_EDIT):
+        with appended(PROSE_FILE, PROSE_EDIT):
             prose.append(make_book()[0])
         prose.append(make_book()[0])  # the edit undone is another prose edit
 
     print("bench: charlm edits ...", flush=True)
     code, reexecuted = [], []
-    with edited(CODE_FILE, CODE_ANCHOR, CODE_EDIT + CODE_ANCHOR):
+    with appended(CODE_FILE, CODE_EDIT):
         seconds, executed = make_book()
     code.append(seconds)
     reexecuted.append({d: p["seconds"] for d, p in executed["pages"].items()})
@@ -104,14 +126,20 @@ def main() -> None:
     code.append(seconds)
     reexecuted.append({d: p["seconds"] for d, p in executed["pages"].items()})
 
+    print("bench: the plain lecture loop, after the builds ...", flush=True)
+    loop_ms += yardstick()
+    median_ms = statistics.median(loop_ms)
     report = {
+        "plain_loop_ms_per_step": {"runs": loop_ms, "median": median_ms},
+        "reference_ms_per_step": REFERENCE_MS,
+        "scale": REFERENCE_MS / median_ms,
         "clean_seconds": clean,
         "chapters_seconds": chapters,
         "warm_seconds": summary(warm),
         "prose_edit_seconds": summary(prose),
         "charlm_edit_seconds": {"edit": code[0], "edit_undone": code[1]},
         "charlm_edit_reexecuted": reexecuted,
-        "charlm_edit": f"{CODE_FILE.relative_to(ROOT)}: markdown_table",
+        "charlm_edit": f"{CODE_FILE.relative_to(ROOT)}: a function appended",
     }
     out = BUILD / "bench" / "build.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -121,20 +149,25 @@ def main() -> None:
 
 
 def print_report(report: dict) -> None:
-    print(f"\n{'build':<32}{'min (s)':>10}{'median (s)':>12}")
-    print(f"{'clean (no caches)':<32}{report['clean_seconds']:>10.1f}{'':>12}")
+    k = report["scale"]
+    loop = report["plain_loop_ms_per_step"]["median"]
+    print(f"\nplain lecture loop: {loop:.3f} ms/step (median); scaled = measured x "
+          f"{REFERENCE_MS:.2f} / {loop:.3f} = measured x {k:.3f}")  # fmt: skip
+    print(f"\n{'build':<34}{'min (s)':>9}{'median (s)':>12}{'scaled median (s)':>19}")
+    clean = report["clean_seconds"]
+    print(f"{'clean (no caches)':<34}{clean:>9.1f}{clean:>12.1f}{clean * k:>19.1f}")
     for key, label in [
         ("warm_seconds", "warm, nothing changed"),
         ("prose_edit_seconds", "prose edit"),
     ]:
         s = report[key]
-        print(f"{label:<32}{s['min']:>10.1f}{s['median']:>12.1f}")
+        print(f"{label:<34}{s['min']:>9.1f}{s['median']:>12.1f}{s['median'] * k:>19.1f}")
     code = report["charlm_edit_seconds"]
-    print(f"charlm edit ({report['charlm_edit']}): {code['edit']:.1f} s; "
-          f"undone: {code['edit_undone']:.1f} s")  # fmt: skip
-    print("\nchapter execution in the clean build (side by side):")
+    for key, label in [("edit", "charlm edit"), ("edit_undone", "charlm edit undone")]:
+        print(f"{label:<34}{code[key]:>9.1f}{code[key]:>12.1f}{code[key] * k:>19.1f}")
+    print("\nchapter execution in the clean build (side by side), measured and scaled:")
     for doc, seconds in sorted(report["chapters_seconds"].items()):
-        print(f"  {doc:<28}{seconds:>8.1f} s")
+        print(f"  {doc:<28}{seconds:>8.1f} s{seconds * k:>8.1f} s")
     for i, pages in enumerate(report["charlm_edit_reexecuted"]):
         what = "edit" if i == 0 else "edit undone"
         ran = ", ".join(f"{d} {s:.0f} s" for d, s in sorted(pages.items())) or "nothing"

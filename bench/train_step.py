@@ -22,6 +22,12 @@ from charlm.train import TrainConfig, train
 from charlm.vocab import Vocab
 
 
+def lecture_data() -> tuple[torch.Tensor, torch.Tensor]:
+    """The Chapter 2 training set: contexts of three characters, the lecture split."""
+    words = load_names()
+    return build_dataset(split_words(words).train, Vocab.from_words(words), 3)
+
+
 def plain_loop(X, Y, steps: int, batch_size: int) -> tuple[float, list[float]]:
     """The lecture's loop, written out: returns (seconds, losses)."""
     g = torch.Generator().manual_seed(lectures.SEED)
@@ -60,8 +66,7 @@ def main() -> None:
     parser.add_argument("--out", default="_build/bench/train_step.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    words = load_names()
-    X, Y = build_dataset(split_words(words).train, Vocab.from_words(words), 3)
+    X, Y = lecture_data()
 
     times: dict[str, list[float]] = {"plain": [], "charlm": []}
     for _ in range(args.repeats):
