@@ -1,10 +1,12 @@
 """Every glued value of a built book, to compare two builds: ``python tools/glued.py``.
 
 ``glued.py [BUILD]`` writes ``{page: {name: value}}`` as JSON (stdout) from the executed
-notebooks myst-nb keeps in ``BUILD/jupyter_execute`` (default ``_build``): each value as the
-text the prose shows it from (``text/plain``; a figure by its kind, not its pixels).
+notebooks in the build's execution cache (``BUILD/.jupyter_cache``, default ``_build``):
+each value as the text the prose shows it from (``text/plain``; a figure by its kind, not
+its pixels). Pages are named by their path from the repository root.
 ``glued.py --compare BEFORE.json AFTER.json`` lists every value that differs, and exits 1
-if any does. Values that are timings of this build differ from run to run: name patterns
+if any does. Each page's displayed outputs (printed text, tables) are compared too, in any order, and
+listed when they differ. Values that are timings of this build differ from run to run: name patterns
 given with ``--timing`` (default: names with ``second``, ``ms_``, ``_ms`` or ``time``) are
 listed apart and do not count.
 """
@@ -21,23 +23,42 @@ TIMING = r"second|ms_|_ms|time|speed"
 
 
 def glued(build: Path) -> dict[str, dict[str, str]]:
-    """``{page: {glue name: shown value}}`` for every executed notebook under ``build``."""
+    """``{page: {glue name: shown value}}`` for every notebook in ``build``'s cache."""
+    from jupyter_cache import get_cache
+
+    cache = get_cache(build / ".jupyter_cache")
     pages = {}
-    for path in sorted((build / "jupyter_execute").rglob("*.ipynb")):
-        nb = json.loads(path.read_text())
+    for record in cache.list_cache_records():
+        nb = cache.get_cache_bundle(record.pk).nb
         values = {}
-        for cell in nb["cells"]:
+        for cell in nb.cells:
             for out in cell.get("outputs", []):
                 name = out.get("metadata", {}).get("scrapbook", {}).get("name")
                 if name is None:
+                    shown = _shown(out)
+                    if shown:  # what a cell displays: in the page's "(outputs)", as a list
+                        values.setdefault("(outputs)", []).append(shown)
                     continue
-                data = out.get("data", {})
+                prefix = "application/papermill.record/"  # how glue stores a value's kinds
+                data = {k.removeprefix(prefix): v for k, v in out.get("data", {}).items()}
                 if "text/plain" in data and not any(k.startswith("image/") for k in data):
                     values[name] = "".join(data["text/plain"])
                 else:
                     values[name] = "<" + ", ".join(sorted(data)) + ">"
-        pages[path.relative_to(build / "jupyter_execute").with_suffix("").as_posix()] = values
-    return pages
+        uri = Path(record.uri)
+        pages["/".join(uri.parts[-2:])] = values  # book/01_bigram.md, wherever the clone is
+    return dict(sorted(pages.items()))
+
+
+def _shown(out: dict) -> str | None:
+    """The text a displayed output shows (printed text, a table, a value), else None."""
+    if out.get("output_type") == "stream":
+        return "".join(out.get("text", ""))
+    data = out.get("data", {})
+    for kind in ("text/markdown", "text/plain"):
+        if kind in data and not any(k.startswith("image/") for k in data):
+            return "".join(data[kind])
+    return None
 
 
 def compare(before: dict, after: dict, timing: str) -> int:
@@ -46,15 +67,22 @@ def compare(before: dict, after: dict, timing: str) -> int:
     for page in sorted(set(before) | set(after)):
         a, b = before.get(page, {}), after.get(page, {})
         for name in sorted(set(a) | set(b)):
+            if name == "(outputs)":  # the same outputs, in any order
+                gone = [x for x in a.get(name, []) if x not in b.get(name, [])]
+                new = [x for x in b.get(name, []) if x not in a.get(name, [])]
+                for x in gone + new:
+                    print(f"OUTPUT   {page}: {'-' if x in gone else '+'} {x[:300]!r}")
+                continue
             if a.get(name) == b.get(name):
                 continue
             kind = "timing" if re.search(timing, name) else "DIFFERS"
             counted += kind == "DIFFERS"
             print(f"{kind:8} {page}:{name}: {a.get(name)!r} -> {b.get(name)!r}")
-    same = sum(len(v) for v in after.values()) - counted
-    print(f"{sum(len(v) for v in before.values())} values before, "
-          f"{sum(len(v) for v in after.values())} after; {counted} differ (timings aside); "
-          f"{same} of the after values match or are timings")  # fmt: skip
+    def count(pages: dict) -> int:
+        return sum(len(v) - ("(outputs)" in v) for v in pages.values())
+
+    print(f"{count(before)} glued values before, {count(after)} after; {counted} differ "
+          "(timings aside); displayed outputs that differ are listed as OUTPUT")  # fmt: skip
     return counted
 
 
