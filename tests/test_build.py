@@ -12,93 +12,11 @@ the `execute` and `sphinx` settings of the real `_config.yml`.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
-import yaml
-
-ROOT = Path(__file__).resolve().parent.parent
-JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
+from _book import FRONT_MATTER, Book, ok
 
 pytestmark = pytest.mark.build
-
-CHAPTER = """\
----
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
-# A chapter
-
-{prose}
-
-```{{code-cell}} ipython3
-import tinypkg
-
-with open("runs.log", "a") as log:  # one line per execution
-    log.write("run\\n")
-print("value:", tinypkg.VALUE)
-```
-"""
-
-
-class Book:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        config = yaml.safe_load((ROOT / "_config.yml").read_text())
-        sphinx = config["sphinx"]
-        ext = str(ROOT / "book" / "_ext")
-        sphinx["local_extensions"] = {"fingerprint": ext, "preexecute": ext}
-        sphinx["config"]["fingerprint_package"] = "tinypkg"
-        sphinx["config"]["fingerprint_paths"] = []
-        # it cites nothing, so sphinxcontrib-bibtex is not loaded and its settings are unknown
-        sphinx["config"] = {k: v for k, v in sphinx["config"].items() if "bibtex" not in k}
-        small = {
-            "title": "test book",
-            "only_build_toc_files": True,
-            "execute": config["execute"],
-            "sphinx": sphinx,
-        }
-        (root / "_config.yml").write_text(yaml.safe_dump(small))
-        (root / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n- file: chapter\n")
-        (root / "intro.md").write_text("# Intro\n\nA test book.\n")
-        (root / "tinypkg").mkdir()
-        self.set_prose("First prose.")
-        self.set_package('VALUE = "alpha"')
-
-    def set_prose(self, prose: str) -> None:
-        (self.root / "chapter.md").write_text(CHAPTER.format(prose=prose))
-
-    def set_package(self, source: str) -> None:
-        (self.root / "tinypkg" / "__init__.py").write_text(textwrap.dedent(source) + "\n")
-
-    def build(self) -> subprocess.CompletedProcess:
-        cmd = [str(JUPYTER_BOOK), "build", str(self.root), "--warningiserror", "--keep-going"]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-
-    @property
-    def runs(self) -> int:
-        log = self.root / "runs.log"
-        return len(log.read_text().splitlines()) if log.exists() else 0
-
-    @property
-    def html(self) -> str:
-        return (self.root / "_build" / "html" / "chapter.html").read_text()
-
-
-def ok(result: subprocess.CompletedProcess) -> bool:
-    if result.returncode != 0:
-        print(result.stdout[-3000:], result.stderr[-3000:])
-    return result.returncode == 0
 
 
 def test_package_edits_reexecute_prose_edits_do_not(tmp_path):
@@ -146,19 +64,9 @@ def test_only_code_a_chapter_imports_counts(tmp_path):
     assert ok(book.build()) and book.runs == 2 and "value: beta" in book.html
 
 
-SLEEPER = """\
----
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
-{after}
----
-
+SLEEPER = (
+    FRONT_MATTER
+    + """
 # Chapter {name}
 
 ```{{code-cell}} ipython3
@@ -166,19 +74,18 @@ import time
 time.sleep(3)
 ```
 """
+)
 
 
 def test_chapters_execute_side_by_side_and_in_the_order_asked(tmp_path):
     book = Book(tmp_path)
-    toc = "format: jb-book\nroot: intro\nchapters:\n- file: chapter\n"
     for name, after in (("a", ""), ("b", ""), ("c", "execute_after: [a]")):
-        (tmp_path / f"{name}.md").write_text(SLEEPER.format(name=name, after=after))
-        toc += f"- file: {name}\n"
-    (tmp_path / "_toc.yml").write_text(toc)
+        (tmp_path / f"{name}.md").write_text(SLEEPER.format(name=name, extra=after))
+    book.set_toc(["chapter", "a", "b", "c"])
     assert ok(book.build())
     pages = json.loads((tmp_path / "_build" / "execution.json").read_text())["pages"]
     a, b, c = pages["a"], pages["b"], pages["c"]
     assert a["start"] < b["end"] and b["start"] < a["end"]  # a and b ran at the same time
     assert c["start"] >= a["end"]  # c waited for a
     log = book.build()  # nothing changed: nothing executes
-    assert ok(log) and "[preexecute]" not in log.stdout
+    assert ok(log) and "[execution]" not in log.stdout

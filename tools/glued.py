@@ -78,6 +78,7 @@ def compare(before: dict, after: dict, timing: str) -> int:
             kind = "timing" if re.search(timing, name) else "DIFFERS"
             counted += kind == "DIFFERS"
             print(f"{kind:8} {page}:{name}: {a.get(name)!r} -> {b.get(name)!r}")
+
     def count(pages: dict) -> int:
         return sum(len(v) - ("(outputs)" in v) for v in pages.values())
 

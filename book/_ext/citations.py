@@ -18,6 +18,7 @@ import os
 import re
 from pathlib import Path
 
+from _root import repo_root
 from pybtex.plugin import register_plugin
 from pybtex.richtext import Text
 from pybtex.style.formatting.unsrt import Style as UnsrtStyle
@@ -53,15 +54,15 @@ class AuthorYearStyle(UnsrtStyle):
 
 
 def config_inited(app: Sphinx, config: Config) -> None:
-    """Name each bib file from the source dir when it was named from a folder above it."""
+    """Name each bib file, named from the repository root, from the source dir."""
     srcdir = Path(app.srcdir).resolve()
-    config.bibtex_bibfiles = [_from(srcdir, name) for name in config.bibtex_bibfiles]
+    root = repo_root(srcdir)
+    config.bibtex_bibfiles = [_from(srcdir, root, name) for name in config.bibtex_bibfiles]
 
 
-def _from(srcdir: Path, name: str) -> str:
-    for folder in (srcdir, *srcdir.parents):
-        if (folder / name).is_file():
-            return os.path.relpath(folder / name, srcdir)
+def _from(srcdir: Path, root: Path, name: str) -> str:
+    if (root / name).is_file():
+        return os.path.relpath(root / name, srcdir)
     return name  # sphinxcontrib-bibtex reports it missing
 
 

@@ -24,7 +24,6 @@ import fcntl
 import functools
 import hashlib
 import os
-import sys
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -115,7 +114,7 @@ def _rebuild(record: Any, kind: Any, run: Any) -> Any:
     """The inverse of ``_plain``: dataclasses rebuilt from their declared field types."""
     if not (isinstance(kind, type) and dataclasses.is_dataclass(kind)):
         return record
-    hints = typing.get_type_hints(kind, vars(sys.modules[kind.__module__]))
+    hints = typing.get_type_hints(kind)
     values = {}
     for f in dataclasses.fields(kind):
         if f.name in record:

@@ -1,0 +1,168 @@
+"""A build stopped from outside ends every process it started (``execution``, part 5).
+
+While the pages execute, SIGTERM or SIGHUP, or the build's parent process ending (as when
+``make`` is terminated: make passes SIGTERM to the recipe's shell, which does not pass it
+on), ends every process below the build's — the page workers, their kernels, the kernels'
+own training workers — then the build, with an error. Each worker watches its own parent
+the same way, so a build process killed outright (SIGKILL) still takes its kernels along.
+Linux only: the process tree is read from ``/proc``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+GRACE = 2.0  # seconds a stopped build's processes get to end before they are killed
+POLL = 0.5  # seconds between two looks at the parent process
+STOP = signal.SIGUSR1  # the parent watcher's request to the main thread (see watch_parent)
+SIGNALS = (signal.SIGTERM, signal.SIGHUP, STOP)
+
+_stop_lock = threading.Lock()  # held by the one stop under way
+
+
+def process_table() -> dict[int, tuple[int, str]]:
+    """``{pid: (parent pid, state)}`` of every process in ``/proc``."""
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()  # the name may hold spaces
+        except OSError:  # ended meanwhile
+            continue
+        table[int(stat.parent.name)] = (int(fields[1]), fields[0])
+    return table
+
+
+def descendants(pid: int) -> list[int]:
+    """The running processes below ``pid``: children, grandchildren and so on.
+
+    The whole tree is collected before any is signalled: a process whose parent ends is
+    adopted elsewhere and could no longer be found from ``pid``.
+    """
+    table = process_table()
+    children: dict[int, list[int]] = {}
+    for child, (parent, _) in table.items():
+        children.setdefault(parent, []).append(child)
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return [p for p in found if table[p][1] != "Z"]  # a zombie has ended already
+
+
+def still_running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie only waits to be reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def send(pids: Iterable[int], signum: int) -> None:
+    """Send ``signum`` to each of ``pids`` that is still there."""
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def end_descendants(grace: float = GRACE) -> None:
+    """SIGTERM every process below this one at once; SIGKILL those still running after
+    ``grace`` seconds (the multiprocessing resource tracker ignores SIGTERM)."""
+    for _ in range(3):  # a process started meanwhile is found by the next round
+        pids = descendants(os.getpid())
+        if not pids:
+            return
+        send(pids, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while any(still_running(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        send([p for p in pids if still_running(p)], signal.SIGKILL)
+
+
+def stop(code: int, why: str) -> None:
+    """End every process below this one, then this one, with exit status ``code``."""
+    if not _stop_lock.acquire(blocking=False):
+        return  # the other trigger (signal or watcher) is already stopping it
+    try:
+        os.write(2, f"[execution] {why}: ending the processes this build started\n".encode())
+        end_descendants()
+    finally:
+        os._exit(code)
+
+
+def on_signal(signum: int, frame: FrameType | None) -> None:
+    """Stop this process: asked from outside, or by the parent watcher (``STOP``)."""
+    if signum == STOP:
+        stop(1, "its parent process ended")
+    stop(128 + signum, f"stopped by {signal.Signals(signum).name}")
+
+
+def watch_parent(done: threading.Event, signals_caught: bool) -> threading.Thread:
+    """A daemon thread that stops this process when its parent ends (the parent pid
+    changes), until ``done`` is set.
+
+    With the signal handlers in place, the stop runs in the main thread (the watcher sends
+    it ``STOP``, a signal nbclient does not take over as it does SIGTERM): held in the
+    handler, the main thread cannot react meanwhile to its workers' end, nor exit before
+    the last process is killed. The watcher stops it itself if that has not happened a
+    few seconds later.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            if done.wait(POLL):
+                return
+        if signals_caught:
+            os.kill(os.getpid(), STOP)
+            time.sleep(5 * GRACE)
+        stop(1, "its parent process ended")
+
+    thread = threading.Thread(target=watch, name="execution-watch-parent", daemon=True)
+    thread.start()
+    return thread
+
+
+def catch_signals() -> dict[int, Any]:
+    """Stop on SIGTERM, SIGHUP and ``STOP``; the handlers replaced (none off the main thread).
+
+    In a worker, nbclient takes SIGTERM over while a notebook runs: it shuts the kernel down.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # python sets handlers from the main thread only
+    return {signum: signal.signal(signum, on_signal) for signum in SIGNALS}
+
+
+def restore_signals(previous: dict[int, Any]) -> None:
+    """Put back the handlers ``catch_signals`` replaced."""
+    for signum, handler in previous.items():
+        signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
+@contextmanager
+def stopped_with_build() -> Iterator[None]:
+    """While the body runs, a stop from outside ends every process this one started."""
+    done = threading.Event()
+    previous = catch_signals()
+    watch_parent(done, signals_caught=bool(previous))
+    try:
+        yield
+    finally:
+        done.set()
+        restore_signals(previous)
+
+
+def guard_worker() -> None:
+    """Each worker process: when the build process ends or stops it, end its kernel too."""
+    watch_parent(threading.Event(), signals_caught=bool(catch_signals()))

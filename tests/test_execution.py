@@ -1,0 +1,181 @@
+"""The execution extension (book/_ext/execution.py): one reading of ``execute_after``, and a
+build stopped from outside leaves no process behind.
+
+The first tests need no build: every way of writing "after every other page" must give the
+same order of execution and the same fingerprint. The last ones build a small book whose
+chapter hangs, stop the build from outside as CI's timeout or a closed terminal would, and
+look for any process left with the build's environment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from _book import EXTENSIONS, FRONT_MATTER, Book
+from sphinx.errors import ExtensionError
+
+sys.path.insert(0, str(EXTENSIONS))  # as jupyter-book does for local extensions
+import execution  # noqa: E402
+from execution import Page  # noqa: E402
+
+pytestmark = pytest.mark.build
+
+CODE = "\n# A page\n\n```{code-cell} ipython3\nimport pkg\n```\n"
+AFTER_ALL = {
+    "flow list, all and a name": 'execute_after: ["*", "x"]',
+    "flow list, all": 'execute_after: ["*"]',
+    "block list, all and a name": 'execute_after:\n  - "*"\n  - x',
+}
+
+
+def page(extra: str, docname: str = "results") -> Page:
+    return Page.parse(docname, FRONT_MATTER.format(extra=extra) + CODE)
+
+
+# --- the one reader --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extra", AFTER_ALL.values(), ids=list(AFTER_ALL))
+def test_every_way_of_writing_all_runs_last(extra: str) -> None:
+    results = page(extra)
+    assert results.after[0] == "*" and results.runs_last
+    # the ordering decision: the last wave, waiting on no other page of that wave
+    assert results.waits_on({"results", "reproducing"}) == []
+
+
+def test_names_without_all_order_within_the_first_wave() -> None:
+    assert page("").after == () and not page("").runs_last
+    assert page("execute_after: a").after == ("a",)  # one name is a list of one
+    chapter = page("execute_after: [a, b]")
+    assert not chapter.runs_last and chapter.waits_on({"b", "c"}) == ["b"]
+
+
+def test_every_way_of_writing_all_fingerprints_the_records(tmp_path, monkeypatch) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("VALUE = 1\n")
+    records = tmp_path / "results"
+    records.mkdir()
+    (records / "01-model.json").write_text('{"train": 2.5}\n')
+    monkeypatch.setenv("CHARLM_RESULTS", str(records))
+
+    def fingerprints() -> set[str]:
+        return {execution.fingerprint(page(e), tmp_path, "pkg", []) for e in AFTER_ALL.values()}
+
+    before = fingerprints()
+    assert len(before) == 1  # one decision for all three
+    plain = execution.fingerprint(page("execute_after: [x]"), tmp_path, "pkg", [])
+    assert plain not in before  # only pages that run last count the records
+    (records / "01-model.json").write_text('{"train": 2.4}\n')
+    after = fingerprints()
+    assert len(after) == 1 and after != before
+    assert execution.fingerprint(page("execute_after: [x]"), tmp_path, "pkg", []) == plain
+
+
+@pytest.mark.parametrize("value", ["3", "[1, 2]", "{a: b}", "null"])
+def test_a_bad_execute_after_names_the_page(value: str) -> None:
+    with pytest.raises(ExtensionError, match="book/results: execute_after must be"):
+        page(f"execute_after: {value}", docname="book/results")
+
+
+def test_front_matter_that_is_not_yaml_names_the_page() -> None:
+    with pytest.raises(ExtensionError, match="book/results: the front matter is not valid YAML"):
+        page("execute_after: [*", docname="book/results")
+
+
+# --- a build stopped from outside ------------------------------------------------------------
+
+HANGS = (
+    FRONT_MATTER.format(extra="")
+    + """
+# A chapter that hangs
+
+```{code-cell} ipython3
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+# a worker process of its own (and a resource tracker), as charlm.runs.fit_all starts
+pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+pool.submit(time.sleep, 600)
+open("started", "w").close()
+time.sleep(600)
+```
+"""
+)
+TOKEN = "CHARLM_TEST_STOP_TOKEN"
+
+
+def processes_with(token: str) -> list[int]:
+    """The processes whose environment holds ``token``."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if token.encode() in environ.read_bytes():
+                found.append(int(environ.parent.name))
+        except OSError:  # ended meanwhile, or not ours
+            continue
+    return found
+
+
+def start_hanging_build(book: Book, wrap: list[str], token: str) -> subprocess.Popen:
+    """Start ``wrap + build command``; return once the chapter's kernel runs its code."""
+    (book.root / "chapter.md").write_text(HANGS)
+    env = {**os.environ, TOKEN: token}
+    with (book.root / "build.log").open("w") as log:  # the build keeps its own copy
+        build = subprocess.Popen([*wrap, *book.command()], stdout=log, stderr=log, env=env)
+    deadline = time.monotonic() + 240
+    while not (book.root / "started").exists():
+        if build.poll() is not None or time.monotonic() > deadline:
+            build.kill()
+            pytest.fail("the chapter never started:\n" + (book.root / "build.log").read_text())
+        time.sleep(0.2)
+    return build
+
+
+def wait_until_gone(token: str, seconds: float = 30) -> list[int]:
+    """The processes left with ``token`` after up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while (left := processes_with(token)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def kill_leftovers(token: str) -> None:
+    """End whatever a failed test left running (all started by this test)."""
+    for pid in processes_with(token):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+# make's recipe shell runs jupyter-book as a child (not exec), as this `if` makes bash do
+IN_A_SHELL = ["bash", "-c", 'if ! "$@"; then exit 1; fi', "bash"]
+
+
+STOPS = {
+    "shell-terminated": (IN_A_SHELL, signal.SIGTERM),  # a CI timeout, or make terminated
+    "build-terminated": ([], signal.SIGTERM),
+    "build-killed": ([], signal.SIGKILL),  # its workers end their kernels themselves
+}
+
+
+@pytest.mark.parametrize("wrap, signum", STOPS.values(), ids=list(STOPS))
+def test_a_stopped_build_leaves_no_process_behind(tmp_path, wrap: list[str], signum: int) -> None:
+    token = uuid.uuid4().hex
+    try:
+        build = start_hanging_build(Book(tmp_path), wrap, token)
+        build.send_signal(signum)
+        assert build.wait(30) != 0
+        left = wait_until_gone(token)
+        log = (tmp_path / "build.log").read_text()
+        assert not left, f"processes left behind: {left}\n{log[-3000:]}"
+    finally:
+        kill_leftovers(token)
