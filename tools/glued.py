@@ -5,9 +5,9 @@ notebooks in the build's execution cache (``BUILD/.jupyter_cache``, default ``_b
 each value as the text the prose shows it from (``text/plain``; a figure by its kind, not
 its pixels). Pages are named by their path from the repository root.
 ``glued.py --compare BEFORE.json AFTER.json`` lists every value that differs, and exits 1
-if any does. Each page's displayed outputs (printed text, tables) are compared too, in any order, and
-listed when they differ. Values that are timings of this build differ from run to run: name patterns
-given with ``--timing`` (default: names with ``second``, ``ms_``, ``_ms`` or ``time``) are
+if any does. Each page's displayed outputs (printed text, tables) are compared too, in any
+order, and listed when they differ. Values that are timings of this build differ from run
+to run: name patterns given with ``--timing`` (default: names with ``second``, ``ms_``, ``_ms`` or ``time``) are
 listed apart and do not count.
 """
 
