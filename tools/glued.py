@@ -7,8 +7,8 @@ its pixels). Pages are named by their path from the repository root.
 ``glued.py --compare BEFORE.json AFTER.json`` lists every value that differs, and exits 1
 if any does. Each page's displayed outputs (printed text, tables) are compared too, in any
 order, and listed when they differ. Values that are timings of this build differ from run
-to run: name patterns given with ``--timing`` (default: names with ``second``, ``ms_``, ``_ms`` or ``time``) are
-listed apart and do not count.
+to run: names matching ``--timing`` (default: with ``second``, ``ms_``, ``_ms``, ``time``
+or ``speed``) are listed apart and do not count.
 """
 
 from __future__ import annotations
