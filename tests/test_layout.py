@@ -178,3 +178,13 @@ def test_chapter_6_asks_for_exactly_chapter_5s_run():
     pattern = re.compile(r"^(headline_config = .*|full = .*|headline_run = Run\([^)]*\)\))", re.M)
     five, six = ((ROOT / "book" / f).read_text() for f in ("05_wavenet.md", "06_fast.md"))
     assert pattern.findall(five) == pattern.findall(six) != []
+
+
+def test_the_install_takes_every_subpackage():
+    """``pip install .`` installs the packages pyproject.toml names: all of charlm's."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    named = set(config["tool"]["setuptools"]["packages"])
+    found = {".".join(init.parent.relative_to(ROOT).parts) for init in PACKAGE.rglob("__init__.py")}
+    assert named == found
