@@ -1,4 +1,5 @@
-"""Numbers the makemore lectures printed, kept once so the book can set ours beside them.
+"""The lectures' seeds, and the numbers they printed, kept once so the book can set ours
+beside them.
 
 These are references, not results: every number the book reports as its own is computed
 at build time. Source: the lecture notebooks (see ``../shared/LECTURE_FACTS.md`` in the
@@ -30,6 +31,7 @@ PART3_LOG = {
 }
 PART3_BN_TRAIN = 2.0674  # the final BatchNorm MLP, printed; reproduced here to the digit
 PART3_BN_VAL = 2.1057
+PART3_BN_PARAMS = 12_097
 PART3_DEEP_PARAMS = 47_024  # the 6-layer BatchNorm network
 
 # Part 4 (Chapter 4): backprop by hand

@@ -92,9 +92,16 @@ def fit_all(runs: Sequence[Run], splits: Splits, workers: int | None = None) -> 
     ``torch.set_num_threads(1)``. ``workers=1`` runs them here, one after another. Workers
     are started fresh ("spawn"): in a script, call this under ``if __name__ == "__main__":``.
     """
-    workers = min(workers or os.cpu_count() or 1, len(runs))
+    # while the book builds, runs trained before are loaded here, without a worker
+    results = {i: fit.cached(run, splits, threads=1) for i, run in enumerate(runs)}
+    todo = [i for i, result in results.items() if result is None]
+    workers = min(workers or os.cpu_count() or 1, len(todo))
     if workers <= 1:
-        return [fit(run, splits) for run in runs]
-    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: safe inside Jupyter
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_one_thread) as pool:
-        return list(pool.map(partial(fit, splits=splits), runs))
+        results.update({i: fit(runs[i], splits) for i in todo})
+    else:
+        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: safe inside Jupyter
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_one_thread) as pool:
+            results.update(
+                zip(todo, pool.map(partial(fit, splits=splits), [runs[i] for i in todo]))
+            )
+    return [results[i] for i in range(len(runs))]

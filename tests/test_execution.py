@@ -46,8 +46,18 @@ def page(extra: str, docname: str = "results") -> Page:
 def test_every_way_of_writing_all_runs_last(extra: str) -> None:
     results = page(extra)
     assert results.after[0] == "*" and results.runs_last
+    assert results.after in (("*",), ("*", "x"))  # the name after "*" is read too
     # the ordering decision: the last wave, waiting on no other page of that wave
     assert results.waits_on({"results", "reproducing"}) == []
+    assert results.waits_on({"x", "y"}) == (["x"] if "x" in results.after else [])
+
+
+def test_flow_and_block_lists_read_the_same() -> None:
+    flow, block = (
+        page(AFTER_ALL["flow list, all and a name"]),
+        page(AFTER_ALL["block list, all and a name"]),
+    )
+    assert flow.after == block.after == ("*", "x")
 
 
 def test_names_without_all_order_within_the_first_wave() -> None:

@@ -124,6 +124,12 @@ def test_a_teaching_module_touches_the_build_machinery_in_one_line(module):
     for n in ast.walk(tree):
         if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("charlm.bookbuild"):
             names |= {alias.asname or alias.name for alias in n.names}
+        elif isinstance(n, ast.ImportFrom) and n.module == "charlm":
+            names |= {a.asname or a.name for a in n.names if a.name == "bookbuild"}
+        elif isinstance(n, ast.Import):
+            assert not any(a.name.startswith("charlm.bookbuild") for a in n.names), (
+                f"{module}: import charlm.bookbuild names it on every use; import the one name"
+            )
     uses = {n.lineno for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in names}
     assert len(uses) <= 1, f"{module} uses {sorted(names)} on lines {sorted(uses)}"
 
@@ -188,3 +194,25 @@ def test_the_install_takes_every_subpackage():
     named = set(config["tool"]["setuptools"]["packages"])
     found = {".".join(init.parent.relative_to(ROOT).parts) for init in PACKAGE.rglob("__init__.py")}
     assert named == found
+
+
+def test_charlm_writes_every_import_in_full():
+    """Relative imports are invisible to the import parser (the map, the fingerprints)."""
+    for name, path in module_files().items():
+        for n in ast.walk(ast.parse(path.read_text())):
+            assert not (isinstance(n, ast.ImportFrom) and n.level), f"{name}: a relative import"
+
+
+@pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.name)
+def test_chapters_take_the_lectures_seeds_from_charlm(page):
+    assert "2147483647" not in page.read_text(), f"{page.name} types a lecture's seed"
+
+
+def test_every_lecture_fact_is_used():
+    """``charlm.lectures`` keeps no constant that no chapter, module or test reads."""
+    from charlm import lectures
+
+    users = [*(ROOT / "book").glob("*.md"), *PACKAGE.rglob("*.py"), *(ROOT / "tests").glob("*.py")]
+    text = "\n".join(p.read_text() for p in users if p.name != "lectures.py")
+    for name in (n for n in vars(lectures) if n.isupper()):
+        assert re.search(rf"\b{name}\b", text), f"charlm.lectures.{name} is used nowhere"

@@ -132,7 +132,7 @@ def test_batchnorm_mlp_reproduces_the_lectures_loop_bit_for_bit(tiny_words):
     config = MLPConfig(w1_scale=5 / 3, w1_fan_in=True, w2_scale=0.01, b2_scale=0.0, batchnorm=True)
     g = torch.Generator().manual_seed(lectures.SEED)
     model = config.build(g)
-    assert num_params(model) == 12_097  # the lecture's BatchNorm MLP
+    assert num_params(model) == lectures.PART3_BN_PARAMS
     tc = TrainConfig(steps=300, batch_size=32, lr=0.1, decay_step=150, lr_final=0.01)
     assert train(model, X, Y, tc, generator=g).losses == want
     assert torch.equal(model.bnmean_running, mean) and torch.equal(model.bnstd_running, std)

@@ -105,7 +105,8 @@ def on_signal(signum: int, frame: FrameType | None) -> None:
     """Stop this process: asked from outside, or by the parent watcher (``STOP``)."""
     if signum == STOP:
         stop(1, "its parent process ended")
-    stop(128 + signum, f"stopped by {signal.Signals(signum).name}")
+    else:
+        stop(128 + signum, f"stopped by {signal.Signals(signum).name}")
 
 
 def watch_parent(done: threading.Event, signals_caught: bool) -> threading.Thread:
@@ -124,6 +125,8 @@ def watch_parent(done: threading.Event, signals_caught: bool) -> threading.Threa
         while os.getppid() == parent:
             if done.wait(POLL):
                 return
+        if done.is_set():
+            return  # the pages finished meanwhile: the handlers may be gone already
         if signals_caught:
             os.kill(os.getpid(), STOP)
             time.sleep(5 * GRACE)

@@ -13,10 +13,11 @@ the book can skip this subpackage; the teaching modules touch it in one line eac
   parser of imports behind them (the run cache's key, the book's execution extension
   ``book/_ext/execution.py`` and the package's layout test use it)
 
-Each is switched on by one environment variable, named below and set by the book's build
-(``book/_ext/execution.py``) to a folder inside ``_build``. With the variable unset, as
-everywhere outside the build, each function here does nothing and training runs as usual.
-This subpackage imports nothing from charlm's teaching modules.
+The core budget, the run cache and the records are each switched on by one environment
+variable, named below and set by the book's build (``book/_ext/execution.py``) to a folder
+inside ``_build``. With the variables unset, as everywhere outside the build,
+``training_cores`` waits for nothing, ``fit`` always trains and ``record_result`` writes
+nothing. This subpackage imports nothing from charlm's teaching modules.
 """
 
 from __future__ import annotations

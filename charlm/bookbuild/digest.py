@@ -61,7 +61,9 @@ def module_file(package_dir: Path, name: str) -> Path | None:
 def module_closure(package_dir: Path, roots: Iterable[str]) -> list[Path]:
     """The files of ``roots`` and of every package module they import, transitively.
 
-    A submodule brings its subpackage's ``__init__.py`` along: importing it runs that too.
+    A submodule of a subpackage brings the subpackage's ``__init__.py`` along (importing
+    it runs that too); ``charlm/__init__.py`` itself counts only where it is imported by
+    name (it holds the docstring and the version).
     """
     package = package_dir.name
     todo, seen = list(roots), {}

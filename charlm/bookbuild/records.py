@@ -44,22 +44,22 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def record_result(*, folder: str | Path | None = None, **values) -> Path | None:
+def record_result(*, folder: str | Path | None = None, **values) -> None:
     """Record a ``Result(**values)`` in ``folder`` (default ``$CHARLM_RESULTS``).
 
-    Returns the file written, or None when neither is set (outside the book's build). The
-    values are checked either way, so a chapter's mistake shows outside the build too.
+    Nothing is written when neither is set (outside the book's build); the values are
+    checked either way, so a chapter's mistake shows outside the build too. It returns
+    nothing, so a chapter's notebook keeps no path of the machine that built it.
     """
     result = Result(**values)
     folder = folder or os.environ.get(RESULTS_ENV)
     if not folder:
-        return None
+        return
     path = Path(folder) / f"{result.chapter:02d}-{_slug(result.model)}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(asdict(result), indent=2) + "\n")
     os.replace(tmp, path)  # readers see the whole record or none
-    return path
 
 
 def load_results(folder: str | Path | None = None) -> list[Result]:

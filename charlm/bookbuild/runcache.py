@@ -39,7 +39,12 @@ R = TypeVar("R")
 
 
 def reuse(fit: Callable[[Any, dict], R]) -> Callable[[Any, dict], R]:
-    """``fit(run, splits)``, storing each result while the book builds and loading it again."""
+    """``fit(run, splits)``, storing each result while the book builds and loading it again.
+
+    The wrapper's ``cached(run, splits, threads)`` returns the stored result of a run
+    trained on ``threads`` threads, or None (always None outside the build): ``fit_all``
+    asks it first, so runs trained before are loaded without starting a worker process.
+    """
 
     @functools.wraps(fit)
     def fit_or_load(run: Any, splits: dict) -> R:
@@ -57,6 +62,13 @@ def reuse(fit: Callable[[Any, dict], R]) -> Callable[[Any, dict], R]:
             _store(result, run, path)
             return result
 
+    def cached(run: Any, splits: dict, threads: int) -> R | None:
+        folder = os.environ.get(RUN_CACHE_ENV)
+        if not folder:
+            return None
+        return _load(Path(folder) / f"{run_key(run, splits, fit, threads)}.pt", run, fit)
+
+    fit_or_load.cached = cached
     return fit_or_load
 
 
@@ -69,7 +81,9 @@ def run_key(run: Any, splits: dict, fit: Callable, threads: int | None = None) -
             h.update(f"{name} {t.dtype} {tuple(t.shape)}".encode())
             h.update(t.contiguous().numpy().tobytes())
     roots = {_inside(type(run.model).__module__), _inside(fit.__module__)}
-    h.update(code_digest(module_closure(PACKAGE, roots), PACKAGE).encode())
+    # the code the run executes; not this machinery's, which changes no number of a run
+    files = [f for f in module_closure(PACKAGE, roots) if f.parent != Path(__file__).parent]
+    h.update(code_digest(files, PACKAGE).encode())
     threads = torch.get_num_threads() if threads is None else threads
     h.update(f"torch {torch.__version__}, {threads} thread(s)".encode())
     return h.hexdigest()
