@@ -113,16 +113,23 @@ def test_an_unreadable_cache_entry_is_trained_again(tiny_words, tiny_vocab, tmp_
     assert fit(run, splits).losses == first.losses  # and the entry was replaced
 
 
-def test_parallel_workers_load_cached_runs(
+def test_fit_all_loads_cached_runs_without_workers(
     tiny_words, tiny_vocab, tmp_path, monkeypatch, one_thread
 ):
-    """Runs trained before, in a worker or here, come back from the cache bit for bit."""
+    """Runs trained before (here in workers) come back bit for bit, and no worker starts."""
+    import charlm.runs as runs_module
+
     monkeypatch.setenv("CHARLM_RUN_CACHE", str(tmp_path))
     splits = _splits(tiny_words, tiny_vocab)
     runs = _runs(len(tiny_vocab))
     first = fit_all(runs, splits, workers=2)
     assert len(list(tmp_path.glob("*.pt"))) == len(runs)
-    again = fit_all(runs, splits, workers=1)  # here, with the cache: nothing trains again
+
+    def no_workers(*args, **kwargs):
+        raise AssertionError("a worker process was started for runs already trained")
+
+    monkeypatch.setattr(runs_module, "ProcessPoolExecutor", no_workers)
+    again = fit_all(runs, splits, workers=2)
     for a, b in zip(first, again):
         assert a.history.losses == b.history.losses and a.history.seconds == b.history.seconds
         assert all(torch.equal(a.state[k], b.state[k]) for k in a.state)
