@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 GRACE = 2.0  # seconds a stopped build's processes get to end before they are killed
-POLL = 0.5  # seconds between two looks at the parent process
+POLL = 0.2  # seconds between two looks at the parent process
 STOP = signal.SIGUSR1  # the parent watcher's request to the main thread (see watch_parent)
 SIGNALS = (signal.SIGTERM, signal.SIGHUP, STOP)
 
@@ -158,11 +158,12 @@ def stopped_with_build() -> Iterator[None]:
     """While the body runs, a stop from outside ends every process this one started."""
     done = threading.Event()
     previous = catch_signals()
-    watch_parent(done, signals_caught=bool(previous))
+    watcher = watch_parent(done, signals_caught=bool(previous))
     try:
         yield
     finally:
         done.set()
+        watcher.join()  # gone before the handlers are: a build never waits on it later
         restore_signals(previous)
 
 
