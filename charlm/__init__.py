@@ -21,6 +21,11 @@ What the book teaches, each module with the chapter that introduces it:
 - ``report``   -- Markdown tables for the book; formats what it is given (Ch. 2)
 - ``lectures`` -- the lectures' seeds and printed numbers, to set ours beside them (data only)
 
+The command on top of them (``charlm train / sample / eval`` on any word list):
+
+- ``checkpoint`` -- a trained model as a folder: weights, config, vocabulary, split, log
+- ``cli``        -- the ``charlm`` command (also ``python -m charlm``)
+
 What only the book's build uses, fenced off in a subpackage that imports none of the above:
 
 - ``bookbuild`` -- the core budget, the run cache, the result records and source digests
@@ -42,6 +47,8 @@ checks the code against it). Imports point one way: no module imports one that i
     sample    -> vocab
     plots     -> (nothing)
     report    -> (nothing)
+    checkpoint -> vocab, data, bigram, models
+    cli       -> fetch, vocab, data, bigram, models, train, sample, checkpoint
     bookbuild -> (nothing)
 """
 

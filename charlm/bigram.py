@@ -6,6 +6,8 @@ reading only the last ``block_size`` ids.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -78,3 +80,21 @@ def running_float32_nll(model: CountingNgram, X: torch.Tensor, Y: torch.Tensor) 
     # np.add.accumulate adds strictly left to right, each partial sum rounded to float32
     total = np.add.accumulate(logp.numpy(), dtype=np.float32)[-1]
     return float(-total / np.float32(len(logp)))
+
+
+@dataclass(frozen=True)
+class BigramConfig:
+    """The neural bigram as a config, built like every other model (the ``charlm`` command)."""
+
+    vocab_size: int = 27  # number of tokens
+    block_size: int = 1  # characters of context: one
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.vocab_size, int) or self.vocab_size < 2:
+            raise ValueError(f"BigramConfig.vocab_size must be an integer >= 2, got {self.vocab_size!r}")
+        if self.block_size != 1:
+            raise ValueError(f"BigramConfig.block_size is 1, got {self.block_size!r}")
+
+    def build(self, generator: torch.Generator) -> NeuralBigram:
+        """A fresh neural bigram whose weights are drawn from ``generator``."""
+        return NeuralBigram(self.vocab_size, generator)

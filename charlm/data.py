@@ -19,11 +19,26 @@ DEFAULT_NAMES = Path(__file__).resolve().parent.parent / "data" / "names.txt"
 
 
 def load_words(path: str | os.PathLike) -> list[str]:
-    """One word per non-empty line of a text file, whitespace stripped (Chapter 1)."""
+    """One word per non-empty line of a UTF-8 text file, whitespace stripped (Chapter 1).
+
+    A missing file, a binary one or one that is not UTF-8 raises ``DataError`` saying so.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a word list (one word per line)")
     if not path.is_file():
         raise DataError(f"no word list at {path}")
-    return [w for w in (line.strip() for line in path.read_text().splitlines()) if w]
+    data = path.read_bytes()
+    if b"\0" in data:
+        raise DataError(f"{path} is a binary file, not a word list (one word per line)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise DataError(
+            f"{path} is not UTF-8 text (line {line}, byte {error.start}): save it as UTF-8"
+        ) from None
+    return [w for w in (line.strip() for line in text.splitlines()) if w]
 
 
 def load_names(path: str | os.PathLike = DEFAULT_NAMES) -> list[str]:

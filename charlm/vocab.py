@@ -1,4 +1,8 @@
-"""The character vocabulary: ``.`` is token 0, then the sorted characters (Chapter 1)."""
+"""The character vocabulary: ``.`` is token 0, then the sorted characters (Chapter 1).
+
+A word list that itself contains ``.`` (``St. Louis``) needs another boundary token:
+``Vocab.from_words(words, boundary="\n")``, a character no line can hold.
+"""
 
 from __future__ import annotations
 
@@ -22,27 +26,30 @@ class Vocab:
     """
 
     chars: str  # the characters of ids 1..len(chars), sorted, without the boundary token
+    boundary: str = BOUNDARY  # the start-and-end token, id 0 (the book's is ".")
     itos: list[str] = field(init=False, repr=False, compare=False)
     stoi: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if BOUNDARY in self.chars:
-            raise ValueError(f"{BOUNDARY!r} is the boundary token and cannot be a character")
+        if len(self.boundary) != 1:
+            raise ValueError(f"the boundary token must be one character, got {self.boundary!r}")
+        if self.boundary in self.chars:
+            raise ValueError(f"{self.boundary!r} is the boundary token and cannot be a character")
         if list(self.chars) != sorted(set(self.chars)):
             raise ValueError("chars must be sorted and distinct")
-        itos = [BOUNDARY, *self.chars]
+        itos = [self.boundary, *self.chars]
         object.__setattr__(self, "itos", itos)
         object.__setattr__(self, "stoi", {ch: i for i, ch in enumerate(itos)})
 
     @classmethod
-    def from_words(cls, words: Iterable[str]) -> Vocab:
+    def from_words(cls, words: Iterable[str], boundary: str = BOUNDARY) -> Vocab:
         """The vocabulary of every character that occurs in ``words`` (Chapter 1)."""
         chars = sorted(set("".join(words)))
-        if BOUNDARY in chars:
+        if boundary in chars:
             raise ValueError(
-                f"the words contain {BOUNDARY!r}, which is reserved for the start/end token"
+                f"the words contain {boundary!r}, which is reserved for the start/end token"
             )
-        return cls("".join(chars))
+        return cls("".join(chars), boundary)
 
     def __len__(self) -> int:
         return len(self.itos)

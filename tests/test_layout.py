@@ -33,6 +33,8 @@ IMPORTS: dict[str, set[str]] = {
     "sample": {"vocab"},
     "plots": set(),
     "report": set(),
+    "checkpoint": {"vocab", "data", "bigram", "models"},
+    "cli": {"fetch", "vocab", "data", "bigram", "models", "train", "sample", "checkpoint"},
     "bookbuild": set(),
 }
 TEACHING = [m for m in IMPORTS if m != "bookbuild"]
