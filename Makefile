@@ -71,6 +71,7 @@ bench: data $(INSTALLED)
 	$(BIN)/python bench/build.py
 	$(BIN)/python bench/train_step.py
 	$(BIN)/python bench/backprop_step.py
+	$(BIN)/python bench/cli_train.py
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check charlm tests bench book/_ext tools

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -143,6 +144,8 @@ def run_train(args: argparse.Namespace) -> int:
         kind, config, vocab, split, log = kept.kind, kept.config, kept.vocab, kept.split, kept.log
         recipe = with_steps(RECIPES[args.recipe or log["recipe"]], args.steps or log["total"])
         start = log["step"]
+        kept_checks = log["steps"].index(start) + 1  # forget the checks after the kept step
+        log = {**log, **{k: log[k][:kept_checks] for k in ("steps", "seconds", "train", "dev")}}
     else:
         check_out_folder(args.out)
         words = load_words(args.words)
@@ -150,7 +153,7 @@ def run_train(args: argparse.Namespace) -> int:
         config = MODELS[kind](len(vocab), (args.recipe or "fast") == "fast")
         recipe = RECIPES[args.recipe or "fast"]
         recipe = with_steps(recipe, args.steps) if args.steps else recipe
-        log = {"steps": [], "train": [], "dev": [], "best_dev": math.inf, "step": 0}
+        log = {"steps": [], "seconds": [], "train": [], "dev": [], "best_dev": math.inf, "step": 0}
         start = 0
     if start >= recipe.steps:
         raise UsageError(f"{args.out} has trained all {recipe.steps:,} steps: give more --steps")
@@ -163,10 +166,13 @@ def run_train(args: argparse.Namespace) -> int:
     if args.resume:
         model.load_state_dict(kept.state["model"])
         g.set_state(kept.state["generator"])
-    keeper = Keeper(args.out, ckpt.Checkpoint(kind, config, vocab, split, {}, log), data["dev"],
-                    g, recipe.steps, args.eval_every, start, args.progress)  # fmt: skip
-    train(model, *data["train"], replace(recipe, steps=recipe.steps - start), g,
-          schedule=lambda step: recipe.lr_at(start + step), hooks=[keeper], progress=False)  # fmt: skip
+    template = ckpt.Checkpoint(kind, config, vocab, split, kept.state if args.resume else {}, log)
+    keeper = Keeper(args.out, template, data["dev"], g, recipe.steps, args.eval_every, start,
+                    args.progress)  # fmt: skip
+    # the steps still to go; the learning rate follows the whole recipe from step ``start``
+    rest = replace(recipe, steps=recipe.steps - start, decay_step=None, lr_final=None)
+    train(model, *data["train"], rest, g, schedule=lambda step: recipe.lr_at(start + step),
+          hooks=[keeper], progress=False)  # fmt: skip
     keeper.close()
     best = ckpt.load(args.out)
     model = best.model(device)
@@ -186,6 +192,8 @@ class Keeper:
         self.log = template.log
         self.total, self.every, self.start = total, every, start
         self.recent: list[torch.Tensor] = []  # the batch losses since the last check
+        self.clock = time.perf_counter() - (template.log["seconds"] or [0.0])[-1]
+        self.best = template.state  # the state of the best model so far (resumed: the kept)
         self.bar = None
         if progress or (progress is None and sys.stderr.isatty()):
             from tqdm.auto import tqdm
@@ -206,15 +214,17 @@ class Keeper:
         self.recent.clear()
         dev = evaluate(model, *self.dev)
         self.log["steps"].append(done)
+        self.log["seconds"].append(time.perf_counter() - self.clock)  # training time so far
         self.log["train"].append(running)
         self.log["dev"].append(dev)
         if self.bar is not None:
             self.bar.set_postfix(loss=f"{running:.4f}", dev=f"{dev:.4f}")
         if dev < self.log["best_dev"]:
             self.log.update(best_dev=dev, step=done)
-            state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                     "generator": self.generator.get_state()}  # fmt: skip
-            ckpt.save(replace(self.template, state=state, log=dict(self.log)), self.out)
+            self.best = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                         "generator": self.generator.get_state()}  # fmt: skip
+        # the best model so far, with the whole log (its later, worse checks included)
+        ckpt.save(replace(self.template, state=self.best, log=dict(self.log)), self.out)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -1,0 +1,70 @@
+"""How fast ``charlm train`` reaches a dev loss of 2.00 on names.txt with the WaveNet.
+
+Runs the command as a user would (``charlm train data/names.txt --model wavenet``, the
+default fast recipe, both cores), then reads its training log: the training time at the
+first dev evaluation at or below ``--target``. The plain lecture loop of ``train_step.py``
+is timed before and after, and the figure is also reported scaled to the reference speed
+(x 0.30 ms / the loop's median ms/step), as ``build.py`` does. Writes
+``_build/bench/cli_train.json``. Run by ``make bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE_MS = 0.30  # the plain lecture loop's ms/step on the reference day
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target", type=float, default=2.00, help="dev loss to reach")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="_build/bench/cli_train.json")
+    args = parser.parse_args()
+    from build import yardstick
+
+    loop_ms = yardstick()
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "run"
+        subprocess.run([sys.executable, "-m", "charlm", "train", str(ROOT / "data" / "names.txt"),
+                        "--model", "wavenet", "--out", str(run), "--threads", str(args.threads),
+                        "--no-progress"], check=True)  # fmt: skip
+        manifest = json.loads((run / "checkpoint.json").read_text())
+    loop_ms += yardstick()
+    log = manifest["log"]
+    reached = [(s, t, d) for s, t, d in zip(log["steps"], log["seconds"], log["dev"])
+               if d <= args.target]  # fmt: skip
+    median = statistics.median(loop_ms)
+    report = {
+        "target_dev": args.target,
+        "threads": args.threads,
+        "reached": None if not reached else {"step": reached[0][0], "seconds": reached[0][1],
+                                             "dev": reached[0][2]},  # fmt: skip
+        "best_dev": log["best_dev"],
+        "total_seconds": log["seconds"][-1],
+        "plain_loop_ms_per_step": {"runs": loop_ms, "median": median},
+        "scale": REFERENCE_MS / median,
+    }
+    out = ROOT / args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    k = report["scale"]
+    if reached:
+        step, seconds, dev = reached[0]
+        print(f"dev {dev:.4f} <= {args.target} at step {step:,}, after {seconds:.1f} s "
+              f"(scaled to {REFERENCE_MS} ms/step: {seconds * k:.1f} s)")  # fmt: skip
+    else:
+        print(f"dev never reached {args.target} (best {log['best_dev']:.4f})")
+    print(f"the whole run: {log['seconds'][-1]:.1f} s (scaled {log['seconds'][-1] * k:.1f} s); "
+          f"plain loop {median:.3f} ms/step; written to {args.out}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
