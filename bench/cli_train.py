@@ -45,8 +45,9 @@ def main() -> None:
     report = {
         "target_dev": args.target,
         "threads": args.threads,
-        "reached": None if not reached else {"step": reached[0][0], "seconds": reached[0][1],
-                                             "dev": reached[0][2]},  # fmt: skip
+        "reached": None
+        if not reached
+        else {"step": reached[0][0], "seconds": reached[0][1], "dev": reached[0][2]},  # fmt: skip
         "best_dev": log["best_dev"],
         "total_seconds": log["seconds"][-1],
         "plain_loop_ms_per_step": {"runs": loop_ms, "median": median},

@@ -49,6 +49,7 @@ checks the code against it). Imports point one way: no module imports one that i
     report    -> (nothing)
     checkpoint -> vocab, data, bigram, models
     cli       -> fetch, vocab, data, bigram, models, train, sample, checkpoint
+    __main__  -> cli
     bookbuild -> (nothing)
 """
 

@@ -91,7 +91,9 @@ class BigramConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.vocab_size, int) or self.vocab_size < 2:
-            raise ValueError(f"BigramConfig.vocab_size must be an integer >= 2, got {self.vocab_size!r}")
+            raise ValueError(
+                f"BigramConfig.vocab_size must be an integer >= 2, got {self.vocab_size!r}"
+            )
         if self.block_size != 1:
             raise ValueError(f"BigramConfig.block_size is 1, got {self.block_size!r}")
 

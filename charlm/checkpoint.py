@@ -41,8 +41,6 @@ class CheckpointError(RuntimeError):
     """A folder that is not a readable charlm checkpoint (the message says why)."""
 
 
-
-
 @dataclass
 class Checkpoint:
     """What a checkpoint folder holds, in memory."""
@@ -57,10 +55,16 @@ class Checkpoint:
     def model(self, device: str | torch.device = "cpu") -> nn.Module:
         """The model, built from the config with the saved weights, in eval mode."""
         model = self.config.build(torch.Generator())
-        try:
-            model.load_state_dict(self.state["model"])
-        except (RuntimeError, KeyError) as error:
-            raise CheckpointError(f"the weights do not fit a {self.kind} model: {error}") from None
+        saved, wanted = self.state.get("model", {}), model.state_dict()
+        for name in sorted(set(saved) | set(wanted)):
+            have = tuple(saved[name].shape) if name in saved else None
+            need = tuple(wanted[name].shape) if name in wanted else None
+            if have != need:
+                raise CheckpointError(
+                    f"the weights do not fit its {self.kind} config: {name} is {have} in the "
+                    f"checkpoint, {need} in the model"
+                )
+        model.load_state_dict(saved)
         return model.to(device).eval()
 
 
@@ -107,7 +111,9 @@ def load(folder: str | os.PathLike) -> Checkpoint:
     except (ValueError, KeyError, TypeError):
         raise CheckpointError(f"{folder / MANIFEST} is damaged or not charlm's") from None
     if fmt != FORMAT:
-        raise CheckpointError(f"{folder} is a checkpoint of format {fmt!r}; this charlm reads {FORMAT!r}")
+        raise CheckpointError(
+            f"{folder} is a checkpoint of format {fmt!r}; this charlm reads {FORMAT!r}"
+        )
     try:
         kind = manifest["kind"]
         config = CONFIGS[kind](**manifest["config"])

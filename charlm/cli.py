@@ -37,17 +37,23 @@ MIN_WORDS = 10  # the fewest words an 80/10/10 split leaves a dev and a test wor
 MODELS = {
     "bigram": lambda V, fast: BigramConfig(vocab_size=V),
     "mlp": lambda V, fast: MLPConfig(
-        vocab_size=V, w1_scale=5 / 3, w1_fan_in=True, w2_scale=0.01, b2_scale=0.0,
+        vocab_size=V,
+        w1_scale=5 / 3,
+        w1_fan_in=True,
+        w2_scale=0.01,
+        b2_scale=0.0,
         batchnorm=True,
     ),  # fmt: skip
     "wavenet": lambda V, fast: WaveNetConfig(vocab_size=V, fast_kernels=fast),
 }
 # how to train: Chapter 6's fast recipe, or the lectures' SGD
 RECIPES = {
-    "fast": TrainConfig(steps=4000, batch_size=512, lr=5e-3, optimizer="adamw",
-                        schedule="cosine", lr_final=0.0),  # fmt: skip
-    "lecture": TrainConfig(steps=200_000, batch_size=32, lr=0.1, decay_step=150_000,
-                           lr_final=0.01),  # fmt: skip
+    "fast": TrainConfig(
+        steps=4000, batch_size=512, lr=5e-3, optimizer="adamw", schedule="cosine", lr_final=0.0
+    ),  # fmt: skip
+    "lecture": TrainConfig(
+        steps=200_000, batch_size=32, lr=0.1, decay_step=150_000, lr_final=0.01
+    ),  # fmt: skip
 }
 
 

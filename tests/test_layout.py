@@ -35,6 +35,7 @@ IMPORTS: dict[str, set[str]] = {
     "report": set(),
     "checkpoint": {"vocab", "data", "bigram", "models"},
     "cli": {"fetch", "vocab", "data", "bigram", "models", "train", "sample", "checkpoint"},
+    "__main__": {"cli"},
     "bookbuild": set(),
 }
 TEACHING = [m for m in IMPORTS if m != "bookbuild"]

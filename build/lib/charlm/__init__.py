@@ -1,0 +1,55 @@
+"""charlm: character-level language models from scratch, the package behind the charlm book.
+
+What the book teaches, each module with the chapter that introduces it:
+
+- ``fetch``    -- get ``names.txt`` from ``$CHARLM_NAMES`` or its URL, checksum-verified (Ch. 1)
+- ``vocab``    -- the character vocabulary: ``.`` is 0, then sorted characters (Ch. 1)
+- ``data``     -- word loading, the lecture split, context-window datasets (Ch. 1-2)
+- ``bigram``   -- counting n-gram models and the neural bigram (Ch. 1)
+- ``layers``   -- hand-written Linear, BatchNorm1d, Tanh, Embedding, Flatten(Consecutive),
+  Sequential (Ch. 3, 5)
+- ``models``   -- models honouring the same contract: the MLP (Ch. 2-3), the deep MLP (Ch. 3),
+  the WaveNet-style tree and its dilated-convolution twin (Ch. 5); ``num_params`` (Ch. 2)
+- ``train``    -- the training loop (SGD or AdamW), split evaluation, the learning-rate finder
+  (Ch. 1-2, 5)
+- ``runs``     -- seeded training runs as data, trained in parallel worker processes (Ch. 2)
+- ``stats``    -- diagnostics as numbers: activations, gradients, update:data ratios (Ch. 3),
+  shape traces (Ch. 5)
+- ``backprop`` -- every gradient of the Chapter 4 network by hand, checked against autograd (Ch. 4)
+- ``sample``   -- seeded sampling from any model that maps ``idx -> logits`` (Ch. 1)
+- ``plots``    -- figures for the book; draws what it is given, computes nothing (Ch. 1-3)
+- ``report``   -- Markdown tables for the book; formats what it is given (Ch. 2)
+- ``lectures`` -- the lectures' seeds and printed numbers, to set ours beside them (data only)
+
+The command on top of them (``charlm train / sample / eval`` on any word list):
+
+- ``checkpoint`` -- a trained model as a folder: weights, config, vocabulary, split, log
+- ``cli``        -- the ``charlm`` command (also ``python -m charlm``)
+
+What only the book's build uses, fenced off in a subpackage that imports none of the above:
+
+- ``bookbuild`` -- the core budget, the run cache, the result records and source digests
+
+Which charlm modules each module may import (``tests/test_layout.py`` holds this map and
+checks the code against it). Imports point one way: no module imports one that imports it.
+
+    fetch     -> (nothing)
+    vocab     -> (nothing)
+    lectures  -> (nothing)
+    data      -> fetch, vocab
+    bigram    -> vocab
+    layers    -> (nothing)
+    models    -> layers
+    train     -> bookbuild
+    runs      -> lectures, train, bookbuild
+    stats     -> layers, train
+    backprop  -> train, bookbuild
+    sample    -> vocab
+    plots     -> (nothing)
+    report    -> (nothing)
+    checkpoint -> vocab, data, bigram, models
+    cli       -> fetch, vocab, data, bigram, models, train, sample, checkpoint
+    bookbuild -> (nothing)
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,124 @@
+"""A machine-wide budget of CPU cores for training loops, while the book builds.
+
+When the book builds, its chapters execute side by side; left to the operating system,
+five chapters' training runs would share two cores and the longest run (Chapter 5's, five
+and a half minutes on one core) would finish last, slowed by all the others. So every
+training loop first takes one core per thread it uses, and gives them back when it ends.
+The largest waiting job is served first; a job needing two cores is served when both are
+free, which also lets it be timed on an otherwise quiet machine.
+
+The budget is a folder of lock files named by ``$CHARLM_CORES`` (set by the book build);
+when it is not set, ``cores()`` does nothing and training runs as usual. A training loop
+asks with one line, ``with training_cores(model, X, config):``. Inside ``cores()``,
+a nested ``cores()`` (a training loop within a timed block) runs on the cores already held.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from charlm.bookbuild import CORES_ENV
+
+POLL = 0.05  # seconds between attempts while waiting
+_held = 0  # cores this process holds now; nested requests run within them
+
+
+@contextmanager
+def cores(n: int = 1, work: float = 0.0) -> Iterator[None]:
+    """Hold ``n`` of the machine's cores for the body; ``work`` orders the waiting jobs.
+
+    Jobs with more ``work`` (e.g. examples x parameters) are served first, so the longest
+    training run starts as soon as a core is free. Without ``$CHARLM_CORES``: a no-op.
+    """
+    global _held
+    folder = os.environ.get(CORES_ENV)
+    if not folder or _held:
+        yield
+        return
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    total = os.cpu_count() or 1
+    n = max(1, min(n, total))
+    ticket = path / f"wait-{work:024.3f}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    ticket.touch()
+    try:
+        with ExitStack() as held:
+            while True:
+                if _my_turn(path, ticket) and _take(path, total, n, held):
+                    break
+                time.sleep(POLL)
+            ticket.unlink(missing_ok=True)
+            _held = n
+            try:
+                yield
+            finally:
+                _held = 0
+    finally:
+        ticket.unlink(missing_ok=True)
+
+
+def training_cores(model: Any, X: Any, config: Any) -> AbstractContextManager[None]:
+    """The cores a training loop needs: one per torch thread, its turn set by its work.
+
+    The work is steps x examples per step x the model's numbers (``config.steps``,
+    ``config.batch_size`` or all of ``X``, ``model.parameters()``): only an order, so the
+    longest run starts first. Outside the book's build: a no-op.
+    """
+    import torch
+
+    size = sum(p.numel() for p in model.parameters())
+    work = config.steps * (config.batch_size or X.shape[0]) * size
+    return cores(torch.get_num_threads(), work=work)
+
+
+def _my_turn(path: Path, ticket: Path) -> bool:
+    """True when no live waiting job has more work than ``ticket``'s."""
+    mine = _work(ticket)
+    for other in path.glob("wait-*"):
+        if other != ticket and _work(other) > mine and _alive(other):
+            return False
+    return True
+
+
+def _take(path: Path, total: int, n: int, held: ExitStack) -> bool:
+    """Lock ``n`` free core files at once, or none."""
+    taken = []
+    for i in range(total):
+        f = open(path / f"core-{i}", "a")  # noqa: SIM115 - kept open while the lock is held
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            continue
+        taken.append(f)
+        if len(taken) == n:
+            for g in taken:
+                held.callback(g.close)  # closing the file releases its lock
+            return True
+    for f in taken:
+        f.close()
+    return False
+
+
+def _work(ticket: Path) -> float:
+    return float(ticket.name.split("-")[1])
+
+
+def _alive(ticket: Path) -> bool:
+    """A ticket left by a process that died (killed mid-build) does not block anyone."""
+    pid = int(ticket.name.split("-")[2])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        ticket.unlink(missing_ok=True)
+        return False
+    except PermissionError:
+        pass
+    return True

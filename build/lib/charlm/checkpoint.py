@@ -1,0 +1,143 @@
+"""A trained model kept as a folder: weights, config, vocabulary, split and log (the command).
+
+``charlm train`` writes one and ``charlm sample`` / ``charlm eval`` read it. The folder holds
+
+- ``checkpoint.json``: the format, the model's kind and config, the vocabulary, the words
+  of the train/dev/test split, the training log, and the name and sha256 of the weights;
+- ``weights-<sha>.pt``: the model's state, the optimizer's and the batch generator's, saved
+  with ``torch.save`` and loaded with ``weights_only=True`` (plain tensors and numbers).
+
+A save writes the new weights beside the old ones, then replaces ``checkpoint.json`` in
+one rename: a reader sees the old checkpoint or the new one, never half of one; the old
+weights are removed after. A folder that is not a charlm checkpoint, one of a later
+format, or one whose weights were damaged is refused with ``CheckpointError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from charlm.bigram import BigramConfig
+from charlm.data import Split
+from charlm.models import MLPConfig, WaveNetConfig
+from charlm.vocab import Vocab
+
+FORMAT = "charlm-checkpoint/1"
+MANIFEST = "checkpoint.json"
+# every kind of model a checkpoint can hold, by the name the command uses
+CONFIGS = {"bigram": BigramConfig, "mlp": MLPConfig, "wavenet": WaveNetConfig}
+
+
+class CheckpointError(RuntimeError):
+    """A folder that is not a readable charlm checkpoint (the message says why)."""
+
+
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint folder holds, in memory."""
+
+    kind: str  # "bigram", "mlp" or "wavenet"
+    config: Any  # the kind's config dataclass
+    vocab: Vocab
+    split: Split  # the words the model trained on, and the held-out ones
+    state: dict[str, Any]  # {"model": ..., "optimizer": ..., "generator": ...}
+    log: dict[str, Any] = field(default_factory=dict)  # steps, losses, recipe, best dev loss
+
+    def model(self, device: str | torch.device = "cpu") -> nn.Module:
+        """The model, built from the config with the saved weights, in eval mode."""
+        model = self.config.build(torch.Generator())
+        saved, wanted = self.state.get("model", {}), model.state_dict()
+        for name in sorted(set(saved) | set(wanted)):
+            have = tuple(saved[name].shape) if name in saved else None
+            need = tuple(wanted[name].shape) if name in wanted else None
+            if have != need:
+                raise CheckpointError(
+                    f"the weights do not fit its {self.kind} config: {name} is {have} in the "
+                    f"checkpoint, {need} in the model"
+                )
+        model.load_state_dict(saved)
+        return model.to(device).eval()
+
+
+def save(checkpoint: Checkpoint, folder: str | os.PathLike) -> None:
+    """Write ``checkpoint`` into ``folder`` atomically (see the module docstring)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(checkpoint.state, buffer)
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    weights = f"weights-{digest[:16]}.pt"
+    _write_atomically(folder / weights, data)
+    manifest = {
+        "format": FORMAT,
+        "kind": checkpoint.kind,
+        "config": asdict(checkpoint.config),
+        "vocab": {"chars": checkpoint.vocab.chars, "boundary": checkpoint.vocab.boundary},
+        "split": asdict(checkpoint.split),
+        "log": checkpoint.log,
+        "weights": {"file": weights, "sha256": digest},
+    }
+    _write_atomically(folder / MANIFEST, json.dumps(manifest, ensure_ascii=False).encode())
+    for old in folder.glob("weights-*.pt"):
+        if old.name != weights:
+            old.unlink(missing_ok=True)
+
+
+def is_checkpoint(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds a checkpoint manifest (readable or not)."""
+    return (Path(folder) / MANIFEST).is_file()
+
+
+def load(folder: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint folder; ``CheckpointError`` says what is wrong with a bad one."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"no checkpoint folder at {folder}")
+    if not is_checkpoint(folder):
+        raise CheckpointError(f"{folder} is not a charlm checkpoint (it has no {MANIFEST})")
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        fmt = manifest["format"]
+    except (ValueError, KeyError, TypeError):
+        raise CheckpointError(f"{folder / MANIFEST} is damaged or not charlm's") from None
+    if fmt != FORMAT:
+        raise CheckpointError(f"{folder} is a checkpoint of format {fmt!r}; this charlm reads {FORMAT!r}")
+    try:
+        kind = manifest["kind"]
+        config = CONFIGS[kind](**manifest["config"])
+        vocab = Vocab(**manifest["vocab"])
+        split = Split(**manifest["split"])
+        weights = folder / manifest["weights"]["file"]
+        data = weights.read_bytes()
+        if hashlib.sha256(data).hexdigest() != manifest["weights"]["sha256"]:
+            raise CheckpointError(f"{weights} is damaged (its sha256 does not match)")
+        state = torch.load(io.BytesIO(data), weights_only=True)
+        log = manifest.get("log", {})
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, OSError) as error:
+        raise CheckpointError(f"{folder} is not a readable charlm checkpoint: {error}") from None
+    except Exception as error:  # torch.load's errors for a file that is not its format
+        raise CheckpointError(f"{folder}: the weights cannot be read: {error}") from None
+    return Checkpoint(kind, config, vocab, split, state, log)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

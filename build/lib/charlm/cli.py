@@ -1,0 +1,320 @@
+"""The ``charlm`` command: train, sample and evaluate the book's models on any word list.
+
+    charlm train WORDS.txt --model wavenet --out DIR   # the book's fast recipe (Chapter 6)
+    charlm sample DIR -n 20 --temperature 0.8 --prefix ma
+    charlm eval DIR [OTHER_WORDS.txt]
+
+Give it a file with one word (a name, a place, anything) per line; it splits the words
+80/10/10 as the book does (``random.seed(42)``), trains on the first part, keeps the model
+with the best dev loss in ``DIR``, and makes more words like them. Every mistake in the
+input gets one line on stderr and exit status 2, and leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from charlm import checkpoint as ckpt
+from charlm.bigram import BigramConfig
+from charlm.data import build_dataset, load_words, split_words
+from charlm.fetch import DataError
+from charlm.models import MLPConfig, WaveNetConfig
+from charlm.sample import check_options, sample
+from charlm.train import TrainConfig, evaluate, train
+from charlm.vocab import BOUNDARY, Vocab
+
+MIN_WORDS = 10  # the fewest words an 80/10/10 split leaves a dev and a test word of
+
+# the models, each with the book's choices: Chapter 1's bigram, Chapter 3's MLP with
+# BatchNorm and its initialisation fixes, Chapter 5's WaveNet-style tree
+MODELS = {
+    "bigram": lambda V, fast: BigramConfig(vocab_size=V),
+    "mlp": lambda V, fast: MLPConfig(
+        vocab_size=V, w1_scale=5 / 3, w1_fan_in=True, w2_scale=0.01, b2_scale=0.0,
+        batchnorm=True,
+    ),  # fmt: skip
+    "wavenet": lambda V, fast: WaveNetConfig(vocab_size=V, fast_kernels=fast),
+}
+# how to train: Chapter 6's fast recipe, or the lectures' SGD
+RECIPES = {
+    "fast": TrainConfig(steps=4000, batch_size=512, lr=5e-3, optimizer="adamw",
+                        schedule="cosine", lr_final=0.0),  # fmt: skip
+    "lecture": TrainConfig(steps=200_000, batch_size=32, lr=0.1, decay_step=150_000,
+                           lr_final=0.01),  # fmt: skip
+}
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for: reported in one line, exit status 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; returns the exit status (0, or 2 for a mistake in the input)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    threads = torch.get_num_threads()
+    try:
+        return args.run(args)
+    except (UsageError, DataError, ckpt.CheckpointError, ValueError) as error:
+        print(f"charlm {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"charlm {args.command}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        torch.set_num_threads(threads)  # called as a function, it leaves torch as it was
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="charlm",
+        description="Train, sample and evaluate the charlm book's character-level models "
+        "on a word list (one word per line, UTF-8).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("train", help="train a model on a word list")
+    p.add_argument("words", type=Path, help="the word list: one word per line, UTF-8")
+    p.add_argument("--model", choices=sorted(MODELS), default="wavenet", help="default: wavenet")
+    p.add_argument("--out", type=Path, required=True, help="the checkpoint folder to write")
+    p.add_argument("--recipe", choices=sorted(RECIPES),
+                   help="fast: AdamW, batch 512, cosine decay, 4,000 steps (Chapter 6); "
+                   "lecture: SGD, batch 32, 200,000 steps (Chapter 5). Default: fast, or the "
+                   "resumed run's")  # fmt: skip
+    p.add_argument("--steps", type=positive_int, help="optimisation steps (default: the recipe's)")
+    p.add_argument("--seed", type=int, default=42, help="seed of the weights and batches (42)")
+    p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
+                   help="auto: cuda or mps when present, else cpu")  # fmt: skip
+    p.add_argument("--eval-every", type=positive_int, default=200,
+                   help="steps between dev evaluations (the best model is kept); 200")  # fmt: skip
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its kept step (with a fresh optimizer "
+                   "state)")  # fmt: skip
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a progress bar (default: when stderr is a terminal)")  # fmt: skip
+    p.set_defaults(run=run_train)
+
+    p = commands.add_parser("sample", help="make new words with a trained model")
+    p.add_argument("checkpoint", type=Path, help="a folder written by charlm train")
+    p.add_argument("-n", type=positive_int, default=20, help="how many words (20)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="> 0; below 1 safer, above 1 wilder (1.0)")  # fmt: skip
+    p.add_argument("--top-k", type=int, help="draw from the k likeliest characters only")
+    p.add_argument("--prefix", default="", help="every word starts with these characters")
+    p.add_argument("--seed", type=int, default=42, help="seed of the draws (42)")
+    p.add_argument("--max-len", type=positive_int, default=50, help="longest word (50)")
+    p.set_defaults(run=run_sample)
+
+    p = commands.add_parser("eval", help="the loss of a trained model")
+    p.add_argument("checkpoint", type=Path, help="a folder written by charlm train")
+    p.add_argument("words", type=Path, nargs="?",
+                   help="another word list (default: the train/dev/test split it trained on)")  # fmt: skip
+    p.set_defaults(run=run_eval)
+    return parser
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+# --- train -------------------------------------------------------------------------------
+
+
+def run_train(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    if args.resume:  # the run in --out: its model, words and recipe, from its kept step
+        kept = ckpt.load(args.out)
+        kind, config, vocab, split, log = kept.kind, kept.config, kept.vocab, kept.split, kept.log
+        recipe = with_steps(RECIPES[args.recipe or log["recipe"]], args.steps or log["total"])
+        start = log["step"]
+        kept_checks = log["steps"].index(start) + 1  # forget the checks after the kept step
+        log = {**log, **{k: log[k][:kept_checks] for k in ("steps", "seconds", "train", "dev")}}
+    else:
+        check_out_folder(args.out)
+        words = load_words(args.words)
+        kind, vocab, split = args.model, vocab_for(words, args.words), split_words(words)
+        config = MODELS[kind](len(vocab), (args.recipe or "fast") == "fast")
+        recipe = RECIPES[args.recipe or "fast"]
+        recipe = with_steps(recipe, args.steps) if args.steps else recipe
+        log = {"steps": [], "seconds": [], "train": [], "dev": [], "best_dev": math.inf, "step": 0}
+        start = 0
+    if start >= recipe.steps:
+        raise UsageError(f"{args.out} has trained all {recipe.steps:,} steps: give more --steps")
+    log.update(recipe=args.recipe or log.get("recipe", "fast"), total=recipe.steps, seed=args.seed)
+    data = {name: build_dataset(getattr(split, name), vocab, config.block_size)
+            for name in ("train", "dev", "test")}  # fmt: skip
+    data = {name: (X.to(device), Y.to(device)) for name, (X, Y) in data.items()}
+    g = torch.Generator().manual_seed(args.seed)
+    model = config.build(g).to(device)
+    if args.resume:
+        model.load_state_dict(kept.state["model"])
+        g.set_state(kept.state["generator"])
+    template = ckpt.Checkpoint(kind, config, vocab, split, kept.state if args.resume else {}, log)
+    keeper = Keeper(args.out, template, data["dev"], g, recipe.steps, args.eval_every, start,
+                    args.progress)  # fmt: skip
+    # the steps still to go; the learning rate follows the whole recipe from step ``start``
+    rest = replace(recipe, steps=recipe.steps - start, decay_step=None, lr_final=None)
+    train(model, *data["train"], rest, g, schedule=lambda step: recipe.lr_at(start + step),
+          hooks=[keeper], progress=False)  # fmt: skip
+    keeper.close()
+    best = ckpt.load(args.out)
+    model = best.model(device)
+    losses = {name: evaluate(model, *data[name]) for name in ("train", "dev", "test")}
+    print(f"kept step {best.log['step']:,} of {recipe.steps:,} in {args.out}: "
+          + ", ".join(f"{name} {loss:.4f}" for name, loss in losses.items()))  # fmt: skip
+    return 0
+
+
+class Keeper:
+    """A training hook: every ``every`` steps the dev loss, a progress line, and the model
+    saved into ``out`` whenever its dev loss is the best so far."""
+
+    def __init__(self, out: Path, template: ckpt.Checkpoint, dev, generator, total: int,
+                 every: int, start: int, progress: bool | None) -> None:  # fmt: skip
+        self.out, self.template, self.dev, self.generator = out, template, dev, generator
+        self.log = template.log
+        self.total, self.every, self.start = total, every, start
+        self.recent: list[torch.Tensor] = []  # the batch losses since the last check
+        self.clock = time.perf_counter() - (template.log["seconds"] or [0.0])[-1]
+        self.best = template.state  # the state of the best model so far (resumed: the kept)
+        self.bar = None
+        if progress or (progress is None and sys.stderr.isatty()):
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=start, unit="step", mininterval=0.5)
+
+    def __call__(self, step: int, model: torch.nn.Module, loss: torch.Tensor, lr: float) -> bool:
+        self.recent.append(loss.detach())
+        done = self.start + step + 1
+        if self.bar is not None:
+            self.bar.update(1)
+        if done % self.every == 0 or done == self.total:
+            self.check(model, done)
+        return False
+
+    def check(self, model: torch.nn.Module, done: int) -> None:
+        running = torch.stack(self.recent).mean().item()
+        self.recent.clear()
+        dev = evaluate(model, *self.dev)
+        self.log["steps"].append(done)
+        self.log["seconds"].append(time.perf_counter() - self.clock)  # training time so far
+        self.log["train"].append(running)
+        self.log["dev"].append(dev)
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{running:.4f}", dev=f"{dev:.4f}")
+        if dev < self.log["best_dev"]:
+            self.log.update(best_dev=dev, step=done)
+            self.best = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                         "generator": self.generator.get_state()}  # fmt: skip
+        # the best model so far, with the whole log (its later, worse checks included)
+        ckpt.save(replace(self.template, state=self.best, log=dict(self.log)), self.out)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto``: CUDA, else Apple's MPS, else the CPU; a named device must be present."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: torch sees no CUDA device here")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("--device mps: torch sees no MPS device here")
+    return torch.device(name)
+
+
+def check_out_folder(out: Path) -> None:
+    """``--out`` must be new, empty, or left by charlm: nothing else is overwritten."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    if ckpt.is_checkpoint(out):
+        raise UsageError(f"--out {out} already holds a checkpoint: add --resume to continue "
+                         "it, or choose another folder")  # fmt: skip
+    if out.is_dir() and any(out.iterdir()):
+        raise UsageError(f"--out {out} is a folder with other files in it: choose a new one")
+
+
+def vocab_for(words: list[str], path: Path) -> Vocab:
+    """The words' vocabulary: ``.`` marks their ends unless they use it, then a newline."""
+    if len(words) < MIN_WORDS:
+        raise UsageError(
+            f"{path} has {len(words)} word(s); the 80/10/10 split needs at least {MIN_WORDS}"
+        )
+    uses_dot = any(BOUNDARY in w for w in words)
+    return Vocab.from_words(words, boundary="\n" if uses_dot else BOUNDARY)
+
+
+def with_steps(recipe: TrainConfig, steps: int) -> TrainConfig:
+    """The recipe over ``steps`` steps; a step schedule decays at the same fraction."""
+    if recipe.decay_step is None:
+        return replace(recipe, steps=steps)
+    decay = max(1, round(recipe.decay_step * steps / recipe.steps))
+    return replace(recipe, steps=steps, decay_step=min(decay, steps))
+
+
+# --- sample and eval -------------------------------------------------------------------------
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    check_options(args.temperature, args.top_k)
+    state = ckpt.load(args.checkpoint)
+    try:
+        state.vocab.encode(args.prefix)
+    except ValueError as error:
+        raise UsageError(f"--prefix {args.prefix!r}: {error}") from None
+    words = sample(state.model(), state.vocab, args.n, torch.Generator().manual_seed(args.seed),
+                   args.max_len, temperature=args.temperature, top_k=args.top_k,
+                   prefix=args.prefix)  # fmt: skip
+    train, held_out = set(state.split.train), set(state.split.dev) | set(state.split.test)
+    counts = {"new": 0, "in train": 0, "in dev/test": 0}
+    for word in words:
+        where = "in train" if word in train else "in dev/test" if word in held_out else "new"
+        counts[where] += 1
+        print(f"{where:<12} {word}")
+    print(", ".join(f"{n} {where}" for where, n in counts.items()))
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    state = ckpt.load(args.checkpoint)
+    model = state.model()
+    if args.words is None:
+        sets = {name: getattr(state.split, name) for name in ("train", "dev", "test")}
+    else:
+        sets = {str(args.words): load_words(args.words)}
+        if not sets[str(args.words)]:
+            raise UsageError(f"{args.words} has no words")
+    for name, words in sets.items():
+        try:
+            X, Y = build_dataset(words, state.vocab, state.config.block_size)
+        except ValueError as error:
+            raise UsageError(f"{name}: {error}") from None
+        print(f"{name}: {evaluate(model, X, Y):.4f} ({len(words):,} words)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Words, the lectures' train/dev/test split and context-window datasets (Chapters 1-2)."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from charlm.fetch import NAMES_SHA256, DataError, how_to_provide, sha256_of
+from charlm.vocab import Vocab
+
+# data/names.txt of a source checkout (where `make data` puts it)
+DEFAULT_NAMES = Path(__file__).resolve().parent.parent / "data" / "names.txt"
+
+
+def load_words(path: str | os.PathLike) -> list[str]:
+    """One word per non-empty line of a UTF-8 text file, whitespace stripped (Chapter 1).
+
+    A missing file, a binary one or one that is not UTF-8 raises ``DataError`` saying so.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a word list (one word per line)")
+    if not path.is_file():
+        raise DataError(f"no word list at {path}")
+    data = path.read_bytes()
+    if b"\0" in data:
+        raise DataError(f"{path} is a binary file, not a word list (one word per line)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise DataError(
+            f"{path} is not UTF-8 text (line {line}, byte {error.start}): save it as UTF-8"
+        ) from None
+    return [w for w in (line.strip() for line in text.splitlines()) if w]
+
+
+def load_names(path: str | os.PathLike = DEFAULT_NAMES) -> list[str]:
+    """The 32,033 names of ``names.txt``, after checking its sha256 (Chapter 1)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist (run `make data`).\n{how_to_provide()}")
+    if sha256_of(path) != NAMES_SHA256:
+        raise DataError(f"{path} is not the verified names.txt.\n{how_to_provide()}")
+    return load_words(path)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Words divided into train, dev and test (Chapter 2)."""
+
+    train: list[str]  # first 80% of the shuffled words
+    dev: list[str]  # next 10%, for choosing hyperparameters
+    test: list[str]  # last 10%, looked at rarely
+
+
+def split_words(words: Sequence[str], seed: int = 42) -> Split:
+    """The lectures' split: shuffle with ``random.seed(seed)``, then 80/10/10 (Chapter 2).
+
+    The input is not modified.
+
+    >>> s = split_words([str(i) for i in range(10)])
+    >>> len(s.train), len(s.dev), len(s.test)
+    (8, 1, 1)
+    """
+    shuffled = list(words)
+    # a fresh Random(seed) is in the same state as the global RNG after random.seed(seed)
+    random.Random(seed).shuffle(shuffled)
+    n1, n2 = int(0.8 * len(shuffled)), int(0.9 * len(shuffled))
+    return Split(shuffled[:n1], shuffled[n1:n2], shuffled[n2:])
+
+
+def build_dataset(
+    words: Sequence[str], vocab: Vocab, block_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Context windows and next characters for every position of every word (Chapters 1-2).
+
+    Each word is read as ``word + '.'`` behind ``block_size`` boundary tokens; every
+    step emits (the last ``block_size`` ids, the next id). Returns ``X`` (N, block_size)
+    and ``Y`` (N,), both int64. With ``block_size=1`` the rows are the word's bigrams.
+
+    >>> X, Y = build_dataset(["ab"], Vocab("ab"), block_size=2)
+    >>> X.tolist(), Y.tolist()
+    ([[0, 0], [0, 1], [1, 2]], [1, 2, 0])
+    """
+    if block_size < 1:
+        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+    xs: list[list[int]] = []
+    ys: list[int] = []
+    for word in words:
+        context = [0] * block_size
+        for ix in vocab.encode(word) + [0]:
+            xs.append(context)
+            ys.append(ix)
+            context = context[1:] + [ix]
+    X = torch.tensor(xs, dtype=torch.long).view(-1, block_size)  # (N, block_size)
+    Y = torch.tensor(ys, dtype=torch.long)  # (N,)
+    return X, Y
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """How much of dev and test the training words already contain (Chapter 2)."""
+
+    repeated_names: int  # distinct names that occur more than once in the whole list
+    extra_copies: int  # occurrences beyond the first, over all names
+    dev_in_train: int  # dev words that also occur in train
+    test_in_train: int  # test words that also occur in train
+
+
+def split_overlap(words: Sequence[str], split: Split) -> Overlap:
+    """Count repeated names and the dev/test words that a split also put in train (Chapter 2).
+
+    >>> words = ["ann", "bo", "ann", "cy", "di", "bo", "ed", "fa", "gus", "hal"]
+    >>> split_overlap(words, Split(words[:8], words[8:9], ["bo"]))
+    Overlap(repeated_names=2, extra_copies=2, dev_in_train=0, test_in_train=1)
+    """
+    counts = Counter(words)
+    train = set(split.train)
+    return Overlap(
+        repeated_names=sum(1 for c in counts.values() if c > 1),
+        extra_copies=sum(c - 1 for c in counts.values()),
+        dev_in_train=sum(w in train for w in split.dev),
+        test_in_train=sum(w in train for w in split.test),
+    )

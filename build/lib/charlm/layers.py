@@ -1,0 +1,229 @@
+"""Hand-written layers with torch's attribute names, for the deep networks (Chapters 3 and 5).
+
+Each layer is a small ``nn.Module`` whose forward is written from tensor operations (no
+``torch.nn`` layer inside), keeps its last output in ``.out`` for diagnostics, and draws
+its initial weights from an explicit ``torch.Generator``. The tests compare every layer
+with its ``torch.nn`` counterpart, values and gradients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Layer(nn.Module):
+    """Base class: keeps ``.out``, and its gradient when ``retain_grad`` is set (Chapter 3)."""
+
+    retain_grad: bool = False  # keep .out.grad after backward, for gradient diagnostics
+
+    def _keep(self, out: torch.Tensor) -> torch.Tensor:
+        self.out = out
+        if self.retain_grad and out.requires_grad:
+            out.retain_grad()
+        return out
+
+
+class Linear(Layer):
+    """``x @ weight + bias`` with weight (fan_in, fan_out) ~ randn / sqrt(fan_in) (Chapter 3).
+
+    The weight is stored as (fan_in, fan_out), the lectures' layout; ``torch.nn.Linear``
+    stores its transpose.
+    """
+
+    def __init__(
+        self, fan_in: int, fan_out: int, bias: bool = True, *, generator: torch.Generator
+    ) -> None:
+        super().__init__()
+        w = torch.randn((fan_in, fan_out), generator=generator) / fan_in**0.5
+        self.weight = nn.Parameter(w)
+        self.bias = nn.Parameter(torch.zeros(fan_out)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x @ self.weight  # (..., fan_out)
+        if self.bias is not None:
+            out = out + self.bias
+        return self._keep(out)
+
+
+class BatchNorm1d(Layer):
+    """Normalise each feature over the batch, then scale and shift (Ioffe & Szegedy 2015).
+
+    Input is (B, C) or (B, T, C); statistics are taken over every dimension but the last,
+    so a (B, T, C) input is normalised over batch and time together (Chapter 5's fix).
+    In training mode the batch's mean and variance are used and the running estimates
+    updated with ``momentum``; in eval mode the running estimates are used.
+
+    ``unbiased=False`` is ``torch.nn.BatchNorm1d``: the biased variance normalises, the
+    unbiased one feeds ``running_var``. ``unbiased=True`` is the lectures' layer: the
+    unbiased variance for both. ``reduce_time=False`` reproduces the lecture's bug on 3-D
+    input: statistics over the batch only, one per (position, channel), and running
+    statistics that silently take the shape (T, C).
+
+    ``fused=True`` (Chapter 6) hands ``torch.nn.BatchNorm1d``'s arithmetic to torch's own
+    kernel, ``F.batch_norm``: the same values up to float32 rounding, in one operation
+    forward and one backward instead of about a dozen. It needs ``unbiased=False`` and
+    ``reduce_time=True``, the two settings that kernel implements.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        unbiased: bool = False,
+        reduce_time: bool = True,
+        fused: bool = False,
+    ) -> None:
+        super().__init__()
+        if fused and (unbiased or not reduce_time):
+            raise ValueError(
+                "BatchNorm1d(fused=True) is torch's kernel: it needs unbiased=False and "
+                "reduce_time=True"
+            )
+        self.fused = fused
+        self.eps = eps
+        self.momentum = momentum
+        self.unbiased = unbiased
+        self.reduce_time = reduce_time
+        self.weight = nn.Parameter(torch.ones(dim))  # the lectures' gamma
+        self.bias = nn.Parameter(torch.zeros(dim))  # the lectures' beta
+        self.register_buffer("running_mean", torch.zeros(dim))
+        self.register_buffer("running_var", torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim not in (2, 3):
+            raise ValueError(f"BatchNorm1d expects (B, C) or (B, T, C) input, got {tuple(x.shape)}")
+        if self.fused:
+            return self._keep(self._fused(x))
+        if not self.training:
+            xmean, xvar = self.running_mean, self.running_var
+        else:
+            dims = tuple(range(x.ndim - 1)) if self.reduce_time else (0,)  # (0,) or (0, 1)
+            xmean = x.mean(dims, keepdim=True)  # (1, C) or (1, 1, C)
+            xvar = x.var(dims, keepdim=True, unbiased=self.unbiased)
+        xhat = (x - xmean) / torch.sqrt(xvar + self.eps)  # unit mean and variance per feature
+        out = self.weight * xhat + self.bias
+        if self.training:
+            n = x.numel() // xmean.numel()  # values behind each statistic
+            running = xvar if self.unbiased else xvar * n / (n - 1)
+            stat_shape = xmean.shape[1:] if not self.reduce_time else xmean.shape[-1:]
+            with torch.no_grad():
+                m = self.momentum
+                mean, var = xmean.reshape(stat_shape), running.reshape(stat_shape)
+                self.running_mean = (1 - m) * self.running_mean + m * mean
+                self.running_var = (1 - m) * self.running_var + m * var
+        return self._keep(out)
+
+    def _fused(self, x: torch.Tensor) -> torch.Tensor:
+        """The same layer as ``unbiased=False``, computed by ``F.batch_norm``."""
+        flat = x.reshape(-1, x.shape[-1])  # (B*T, C): batch and time are one axis
+        out = F.batch_norm(
+            flat, self.running_mean, self.running_var, self.weight, self.bias,
+            training=self.training, momentum=self.momentum, eps=self.eps,
+        )  # fmt: skip
+        return out.view(x.shape)
+
+
+class Tanh(Layer):
+    """Element-wise tanh (Chapter 3).
+
+    ``via_sigmoid=True`` (Chapter 6) computes the same function as ``2 * sigmoid(2x) - 1``:
+    on this CPU torch's sigmoid kernel is several times faster than its tanh kernel, and the
+    difference is float32 rounding. The backward pass is tanh's own, ``1 - tanh(x)**2``.
+    """
+
+    def __init__(self, via_sigmoid: bool = False) -> None:
+        super().__init__()
+        self.via_sigmoid = via_sigmoid
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.via_sigmoid:
+            return self._keep(_TanhViaSigmoid.apply(x))
+        return self._keep(torch.tanh(x))
+
+
+class _TanhViaSigmoid(torch.autograd.Function):
+    """tanh(x) = 2 sigmoid(2x) - 1, with tanh's backward (Chapter 6)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        t = torch.sigmoid(x * 2).mul_(2).sub_(1)
+        ctx.save_for_backward(t)
+        return t
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (t,) = ctx.saved_tensors
+        return torch.ops.aten.tanh_backward(grad, t)  # grad * (1 - t**2)
+
+
+class Embedding(Layer):
+    """Row lookup in a (num_embeddings, embedding_dim) table of standard normals (Chapter 3)."""
+
+    def __init__(
+        self, num_embeddings: int, embedding_dim: int, *, generator: torch.Generator
+    ) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(
+            torch.randn((num_embeddings, embedding_dim), generator=generator)
+        )
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        # the row lookup self.weight[idx], through torch's embedding kernel: same values,
+        # and a backward pass that adds rows up faster than indexing's general one
+        return self._keep(F.embedding(idx, self.weight))  # (B, T, embedding_dim)
+
+
+class Flatten(Layer):
+    """Concatenate the time steps: (B, T, C) -> (B, T*C) (Chapter 3)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._keep(x.view(x.shape[0], -1))
+
+
+class FlattenConsecutive(Layer):
+    """Concatenate every ``n`` consecutive time steps: (B, T, C) -> (B, T/n, C*n) (Chapter 5).
+
+    When one step remains the time dimension is dropped: (B, 1, C*n) -> (B, C*n).
+    """
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"FlattenConsecutive needs a positive integer n, got {n!r}")
+        self.n = n
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        if T % self.n:
+            raise ValueError(
+                f"FlattenConsecutive({self.n}) cannot group {T} time steps: "
+                f"{T} is not divisible by {self.n}"
+            )
+        x = x.view(B, T // self.n, C * self.n)  # (B, T/n, C*n)
+        if x.shape[1] == 1:
+            x = x.squeeze(1)  # (B, C*n)
+        return self._keep(x)
+
+
+class Sequential(Layer):
+    """Layers applied in order; a model when it maps ``idx (B, T) -> logits`` (Chapter 3)."""
+
+    def __init__(self, layers: Iterable[nn.Module], block_size: int | None = None) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.block_size = block_size  # the context length, for sample()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return self._keep(x)
+
+    def keep_grads(self, on: bool = True) -> None:
+        """Make every layer keep the gradient of its output, for diagnostics."""
+        for layer in self.layers:
+            layer.retain_grad = on

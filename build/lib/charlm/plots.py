@@ -1,0 +1,274 @@
+"""Figures for the book: each function draws what it is given and computes nothing (Chapter 1).
+
+Every figure has an opaque white background and dark ink, so it reads the same on the
+book's light and dark pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+STYLE = {
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+    "axes.facecolor": "white",
+    "axes.edgecolor": "#333333",
+    "axes.labelcolor": "#222222",
+    "text.color": "#222222",
+    "xtick.color": "#333333",
+    "ytick.color": "#333333",
+    "axes.grid": True,
+    "grid.color": "#dddddd",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "font.size": 11,
+    "figure.dpi": 110,
+    "savefig.bbox": "tight",
+}
+INK = "#1f4e79"  # main line colour
+ACCENT = "#c0504d"  # reference lines
+
+
+def _figure(figsize: tuple[float, float]) -> Figure:
+    with plt.rc_context(STYLE):
+        fig = plt.figure(figsize=figsize)
+        fig.add_subplot()
+    plt.close(fig)  # the caller displays or glues it; pyplot keeps no reference
+    return fig
+
+
+def plot_bigram_counts(counts, itos: Sequence[str]) -> Figure:
+    """The annotated V x V bigram count matrix, rows = first character (Chapter 1)."""
+    counts = np.asarray(counts)
+    V = len(itos)
+    fig = _figure((12, 12))
+    ax = fig.axes[0]
+    with plt.rc_context(STYLE):
+        ax.imshow(counts, cmap="Blues")
+        vmax = float(counts.max())
+        for i in range(V):
+            for j in range(V):
+                c = int(counts[i, j])
+                ink = "white" if c > 0.55 * vmax else "#333333"
+                ax.text(j, i, itos[i] + itos[j], ha="center", va="bottom", color=ink, fontsize=7)
+                ax.text(j, i, str(c), ha="center", va="top", color=ink, fontsize=6)
+        ax.set_xticks(range(V), itos)
+        ax.set_yticks(range(V), itos)
+        ax.set_xlabel("next character")
+        ax.set_ylabel("current character")
+        ax.tick_params(length=0)
+        ax.grid(False)
+    return fig
+
+
+def plot_loss(
+    losses: Sequence[float],
+    reference: float | None = None,
+    reference_label: str = "reference",
+    xlabel: str = "step",
+    ylabel: str = "training loss (mean NLL)",
+) -> Figure:
+    """A loss curve with an optional horizontal reference line (Chapter 1)."""
+    fig = _figure((7, 4))
+    ax = fig.axes[0]
+    with plt.rc_context(STYLE):
+        ax.plot(range(len(losses)), losses, color=INK, lw=1.5, label="loss")
+        if reference is not None:
+            ax.axhline(reference, color=ACCENT, ls="--", lw=1.2, label=reference_label)
+            ax.legend(frameon=False)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+    return fig
+
+
+def plot_lr_finder(
+    exponents: Sequence[float],
+    losses: Sequence[float],
+    smoothed: Sequence[float],
+    chosen: float,
+) -> Figure:
+    """Batch loss against log10 of the learning rate, with the chosen rate marked (Chapter 2)."""
+    fig = _figure((7, 4))
+    ax = fig.axes[0]
+    with plt.rc_context(STYLE):
+        ax.plot(exponents, losses, color="#9db7d5", lw=0.7, label="batch loss")
+        ax.plot(exponents, smoothed, color=INK, lw=1.8, label="moving average")
+        ax.axvline(chosen, color=ACCENT, ls="--", lw=1.2, label=f"chosen: 10^{chosen:g}")
+        ax.set_xlabel("log10(learning rate)")
+        ax.set_ylabel("batch loss")
+        ax.legend(frameon=False)
+    return fig
+
+
+def plot_embeddings(points, itos: Sequence[str]) -> Figure:
+    """Each character's 2-D embedding, drawn as its letter (Chapter 2)."""
+    points = np.asarray(points)
+    fig = _figure((6, 6))
+    ax = fig.axes[0]
+    with plt.rc_context(STYLE):
+        ax.scatter(points[:, 0], points[:, 1], s=260, color="#dbe8f5", edgecolors=INK)
+        for (x, y), ch in zip(points, itos):
+            ax.text(x, y, ch, ha="center", va="center", color="#111111", fontsize=11)
+        ax.set_xlabel("embedding dimension 0")
+        ax.set_ylabel("embedding dimension 1")
+        ax.set_aspect("equal", adjustable="datalim")
+    return fig
+
+
+def _grid(n: int, width: float = 11.0, height: float = 3.4) -> Figure:
+    cols = min(n, 2)
+    rows = (n + cols - 1) // cols
+    with plt.rc_context(STYLE):
+        fig = plt.figure(figsize=(width, height * rows))
+        for i in range(n):
+            fig.add_subplot(rows, cols, i + 1)
+    plt.close(fig)
+    return fig
+
+
+def plot_histograms(panels: dict, xlabel: str, saturation: bool = False) -> Figure:
+    """One panel per variant, one density line per layer (Chapter 3).
+
+    ``panels`` maps a title to a list of stats with ``name``, ``mean``, ``std``,
+    ``saturated`` and ``hist`` (``charlm.stats.LayerStats``).
+    """
+    fig = _grid(len(panels))
+    with plt.rc_context(STYLE):
+        for ax, (title, layers) in zip(fig.axes, panels.items()):
+            for st in layers:
+                label = f"{st.name}: std {st.std:.2g}"
+                if saturation:
+                    label += f", {st.saturated:.0%} saturated"
+                ax.plot(st.hist.centers, st.hist.density, lw=1.3, label=label)
+            ax.set_title(title, fontsize=11)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("density")
+            ax.legend(frameon=False, fontsize=7.5)
+        fig.tight_layout()
+    return fig
+
+
+def plot_weight_gradients(panels: dict) -> Figure:
+    """Gradient densities of each weight matrix, one panel per variant (Chapter 3).
+
+    ``panels`` maps a title to ``charlm.stats.WeightStats`` lists.
+    """
+    fig = _grid(len(panels))
+    with plt.rc_context(STYLE):
+        for ax, (title, weights) in zip(fig.axes, panels.items()):
+            for w in weights:
+                shape = "x".join(map(str, w.shape))
+                label = f"{shape}: grad:data {w.grad_to_data:.1e}"
+                ax.plot(w.hist.centers, w.hist.density, lw=1.2, label=label)
+            ax.set_title(title, fontsize=11)
+            ax.set_xlabel("gradient value")
+            ax.set_ylabel("density")
+            ax.legend(frameon=False, fontsize=7.5)
+        fig.tight_layout()
+    return fig
+
+
+def plot_update_ratios(panels: dict, guide: float = -3.0) -> Figure:
+    """log10 update:data ratio per weight over the steps, with a guide line (Chapter 3).
+
+    ``panels`` maps a title to {weight name: one value per step}.
+    """
+    fig = _grid(len(panels))
+    with plt.rc_context(STYLE):
+        for ax, (title, history) in zip(fig.axes, panels.items()):
+            for name, values in history.items():
+                ax.plot(values, lw=0.9, label=name)
+            ax.axhline(guide, color="#222222", ls="--", lw=1.2, label=f"guide: {guide:g}")
+            ax.set_title(title, fontsize=11)
+            ax.set_xlabel("step")
+            ax.set_ylabel("log10(update std / data std)")
+            ax.legend(frameon=False, fontsize=7, ncol=2)
+        fig.tight_layout()
+    return fig
+
+
+def plot_saturation(saturated, title: str = "") -> Figure:
+    """Black where a tanh unit is saturated, for each example (row) of a batch (Chapter 3)."""
+    saturated = np.asarray(saturated)
+    fig = _figure((11, 2.6))
+    ax = fig.axes[0]
+    with plt.rc_context(STYLE):
+        ax.imshow(saturated, cmap="gray_r", interpolation="nearest", aspect="auto", vmin=0, vmax=1)
+        ax.set_xlabel("hidden unit")
+        ax.set_ylabel("example")
+        ax.grid(False)
+        if title:
+            ax.set_title(title, fontsize=11)
+    return fig
+
+
+def plot_step_cost(batch_sizes: Sequence[int], ms_per_step: dict) -> Figure:
+    """Cost of a training step against batch size, per step and per example (Chapter 6).
+
+    ``ms_per_step`` maps a label (e.g. a thread count) to milliseconds per step, one value
+    per batch size.
+    """
+    fig = _grid(2, width=10.0, height=3.6)
+    left, right = fig.axes
+    with plt.rc_context(STYLE):
+        for label, ms in ms_per_step.items():
+            left.plot(batch_sizes, ms, marker="o", lw=1.6, label=label)
+            right.plot(batch_sizes, [1000 * t / b for t, b in zip(ms, batch_sizes)],
+                       marker="o", lw=1.6, label=label)  # fmt: skip
+        for ax in (left, right):
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("batch size")
+        left.set_ylabel("ms per step")
+        right.set_ylabel("µs per example")
+        left.legend(frameon=False)
+    return fig
+
+
+def plot_results(points: Sequence[tuple[str, int, float, float | None, float | None]]) -> Figure:
+    """Dev loss against parameters and against training time, one point per model (Results).
+
+    ``points``: (label, parameters, dev loss, training seconds or None, the lecture's val
+    loss or None). The lecture's value, where there is one, is drawn hollow beside ours.
+    """
+    fig = _grid(2, width=10.0, height=3.8)
+    by_size, by_time = fig.axes
+    with plt.rc_context(STYLE):
+        for i, (label, params, dev, seconds, lecture) in enumerate(points):
+            color = f"C{i}"
+            by_size.scatter(params, dev, color=color, s=36, label=label, zorder=3)
+            if lecture is not None:
+                by_size.scatter(params, lecture, facecolors="none", edgecolors=color, s=64)
+            if seconds:
+                by_time.scatter(seconds, dev, color=color, s=36, zorder=3)
+        by_size.set_xscale("log")
+        by_time.set_xscale("log")
+        by_size.set_xlabel("parameters (log scale)")
+        by_time.set_xlabel("training wall time, s (log scale)")
+        for ax in (by_size, by_time):
+            ax.set_ylabel("dev loss")
+        by_size.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def plot_loss_vs_time(curves: dict, target: float | None = None) -> Figure:
+    """Training loss against wall-clock seconds, one line per recipe (Chapters 5-6).
+
+    ``curves`` maps a label to (seconds, losses) of equal length.
+    """
+    fig = _figure((7, 4))
+    ax = fig.axes[0]
+    with plt.rc_context(STYLE):
+        for label, (seconds, losses) in curves.items():
+            ax.plot(seconds, losses, lw=1.6, label=label)
+        if target is not None:
+            ax.axhline(target, color=ACCENT, ls="--", lw=1.1, label=f"{target:g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("wall-clock time (s, log scale)")
+        ax.set_ylabel("training loss (running mean)")
+        ax.legend(frameon=False)
+    return fig
