@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("eval", help="the loss of a trained model")
     p.add_argument("checkpoint", type=Path, help="a folder written by charlm train")
     p.add_argument("words", type=Path, nargs="?",
-                   help="another word list (default: the train/dev/test split it trained on)")  # fmt: skip
+                   help="another word list (default: its train/dev/test split)")  # fmt: skip
     p.set_defaults(run=run_eval)
     return parser
 
