@@ -240,8 +240,10 @@ def test_pip_install_outside_the_repository(tmp_path, words):
     charlm = env_dir / "bin" / "charlm"
     shown = subprocess.run([charlm, "--help"], cwd=work, env=env, capture_output=True, text=True)
     assert shown.returncode == 0 and "train" in shown.stdout
-    where = subprocess.run([python, "-c", "import charlm.bookbuild as b; print(b.__file__)"],
-                           cwd=work, env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    where = subprocess.run(
+        [python, "-c", "import charlm.bookbuild as b; print(b.__file__)"],
+        cwd=work, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
     assert str(ROOT) not in where.stdout  # the installed copy, not the checkout
     steps = ["--steps", "20", "--eval-every", "10", "--threads", "1"]
     subprocess.run([charlm, "train", words, "--model", "mlp", "--out", "run", *steps],
