@@ -8,6 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 NAMES := data/names.txt
+SURNAMES := data/surnames.txt
 HTML := _build/html
 PORT ?= 8000
 
@@ -34,9 +35,11 @@ $(INSTALLED): requirements/lock.txt pyproject.toml
 	@touch $@
 
 # always re-verified (a sha256 of 228 kB); a verified file is kept, a bad one never written.
+# surnames.txt (the command's page) comes from PyPI's `names` archive, through pip.
 # charlm.fetch needs only the standard library, so this runs (and fails fast) before any install.
 data:
 	@$(PYTHON) -m charlm.fetch $(NAMES)
+	@$(PYTHON) -m charlm.fetch --surnames $(SURNAMES)
 
 book: data $(INSTALLED)
 	@rm -rf $(HTML)/reports

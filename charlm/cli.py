@@ -322,5 +322,14 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_command(*args: object) -> str:
+    """What ``charlm ARGS`` prints, run as its own process as a user runs it (the book's
+    page on the command); a non-zero exit raises ``subprocess.CalledProcessError``."""
+    import subprocess
+
+    command = [sys.executable, "-m", "charlm", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,6 +16,8 @@ from charlm.vocab import Vocab
 
 # data/names.txt of a source checkout (where `make data` puts it)
 DEFAULT_NAMES = Path(__file__).resolve().parent.parent / "data" / "names.txt"
+# and the 1990 U.S. Census surnames, the word list of the page on the charlm command
+SURNAMES = DEFAULT_NAMES.with_name("surnames.txt")
 
 
 def load_words(path: str | os.PathLike) -> list[str]:

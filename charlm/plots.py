@@ -272,3 +272,16 @@ def plot_loss_vs_time(curves: dict, target: float | None = None) -> Figure:
         ax.set_ylabel("training loss (running mean)")
         ax.legend(frameon=False)
     return fig
+
+
+def plot_training_log(steps: Sequence[int], train: Sequence[float], dev: Sequence[float]) -> Figure:
+    """The running training loss and the dev loss at each check of ``charlm train``."""
+    fig = _figure((7, 3.6))
+    ax = fig.axes[0]
+    with plt.rc_context(STYLE):
+        ax.plot(steps, train, lw=1.6, label="training loss (mean since the last check)")
+        ax.plot(steps, dev, lw=1.6, color=ACCENT, label="dev loss")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.legend(frameon=False)
+    return fig

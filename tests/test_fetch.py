@@ -180,3 +180,33 @@ def test_command_line_failure_is_a_message_not_a_traceback(tmp_path, monkeypatch
     err = capsys.readouterr().err
     assert "Traceback" not in err and ENV_VAR in err and NAMES_URL in err
     assert not dest.exists()
+
+
+def test_a_surname_archive_that_fails_verification_writes_nothing(tmp_path, monkeypatch):
+    import io
+    import tarfile
+
+    from charlm.fetch import SURNAMES_MEMBER, fetch_surnames
+
+    archive = tmp_path / "names-0.3.0.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        data = b"SMITH  1.006  1.006  1\n"
+        info = tarfile.TarInfo(SURNAMES_MEMBER)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    monkeypatch.setenv("CHARLM_SURNAMES", str(archive))
+    dest = tmp_path / "surnames.txt"
+    with pytest.raises(DataError, match="failed verification"):
+        fetch_surnames(dest)
+    assert not dest.exists() and list(tmp_path.iterdir()) == [archive]
+
+
+def test_the_surnames_are_the_verified_list():
+    from charlm.data import SURNAMES, load_words
+    from charlm.fetch import SURNAMES_SHA256, sha256_of
+
+    if not SURNAMES.is_file() or sha256_of(SURNAMES) != SURNAMES_SHA256:
+        pytest.skip(f"no verified {SURNAMES}: run `make data` (it asks pip for PyPI's names)")
+    words = load_words(SURNAMES)
+    assert len(words) == 88_799 and words[:3] == ["smith", "johnson", "williams"]
+    assert all(w.isalpha() and w.islower() for w in words)

@@ -52,3 +52,12 @@ def test_embedding_plot_labels_every_point():
     fig = plot_embeddings(torch.randn(4, 2), [".", "a", "b", "c"])
     assert sorted(t.get_text() for t in fig.axes[0].texts) == [".", "a", "b", "c"]
     assert _is_white(fig.get_facecolor())
+
+
+def test_training_log_draws_train_and_dev():
+    from charlm.plots import plot_training_log
+
+    fig = plot_training_log([10, 20, 30], [3.0, 2.5, 2.2], [3.1, 2.6, 2.4])
+    lines = fig.axes[0].get_lines()
+    assert [list(line.get_ydata()) for line in lines] == [[3.0, 2.5, 2.2], [3.1, 2.6, 2.4]]
+    assert _png(fig).startswith(b"\x89PNG")
