@@ -322,13 +322,13 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_command(*args: object) -> str:
-    """What ``charlm ARGS`` prints, run as its own process as a user runs it (the book's
-    page on the command); a non-zero exit raises ``subprocess.CalledProcessError``."""
+def run_command(*args: object, cwd: str | Path | None = None) -> str:
+    """What ``charlm ARGS`` prints, run in ``cwd`` as its own process, as a user runs it
+    (the book's page on the command); a non-zero exit raises ``CalledProcessError``."""
     import subprocess
 
     command = [sys.executable, "-m", "charlm", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return subprocess.run(command, capture_output=True, text=True, check=True, cwd=cwd).stdout
 
 
 if __name__ == "__main__":

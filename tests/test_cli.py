@@ -251,3 +251,11 @@ def test_pip_install_outside_the_repository(tmp_path, words):
     sampled = subprocess.run([python, "-m", "charlm", "sample", "run", "-n", "3"], cwd=work,
                              env=env, capture_output=True, text=True, check=True)  # fmt: skip
     assert len(sampled.stdout.splitlines()) == 4
+
+
+def test_run_command_runs_the_real_program(tmp_path):
+    from charlm.cli import run_command
+
+    assert "train" in run_command("--help", cwd=tmp_path)
+    with pytest.raises(subprocess.CalledProcessError):
+        run_command("sample", "no-such-folder", cwd=tmp_path)
