@@ -27,9 +27,11 @@ help:
 
 venv: $(INSTALLED)
 
-# the stamp is newer than the pins until they change; then pip installs what differs
-$(INSTALLED): requirements/lock.txt pyproject.toml
+# the stamp is newer than the pins until they change; then pip installs what differs.
+# torch first, the build that fits the machine (tools/install_torch.py: the CPU build on Linux)
+$(INSTALLED): requirements/lock.txt pyproject.toml tools/install_torch.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python tools/install_torch.py
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		-c requirements/lock.txt -e ".[book,test,site]"
 	@touch $@
