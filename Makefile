@@ -61,6 +61,7 @@ chapter: data $(INSTALLED)
 # full-dataset tests run when the data can be fetched, and are skipped (with a reason) when not
 test: $(INSTALLED)
 	@$(PYTHON) -m charlm.fetch $(NAMES) || echo "make test: no $(NAMES); full-dataset tests will be skipped"
+	@$(PYTHON) -m charlm.fetch --surnames $(SURNAMES) || echo "make test: no $(SURNAMES); its test will be skipped"
 	$(BIN)/python -m pytest
 
 # the built site as a reader sees it: console errors, images, math, glue, links, phone width;
