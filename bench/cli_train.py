@@ -18,8 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from build import REFERENCE_MS, yardstick  # the reference speed and its yardstick, once
+
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE_MS = 0.30  # the plain lecture loop's ms/step on the reference day
 
 
 def main() -> None:
@@ -28,8 +29,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="_build/bench/cli_train.json")
     args = parser.parse_args()
-    from build import yardstick
-
     loop_ms = yardstick()
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
