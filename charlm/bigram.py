@@ -1,17 +1,44 @@
 """Counting n-gram models and the neural bigram (Chapter 1).
 
-Both honour the package's model contract: ``idx`` (B, T) of token ids -> logits (B, vocab),
-reading only the last ``block_size`` ids.
+The models honour the package's model contract: ``idx`` (B, T) of token ids -> logits
+(B, vocab), reading only the last ``block_size`` ids. Before them come the lecture's first
+steps: bigrams counted in a Python dict, then moved into a tensor.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+def count_pairs(words: Iterable[str], start: str = ".", end: str = ".") -> Counter:
+    """How often each pair of consecutive tokens occurs, in a dict (Chapter 1).
+
+    Each word is read as ``start``, its characters, then ``end``: ``emma`` gives the pairs
+    (start, e), (e, m), (m, m), (m, a), (a, end).
+    """
+    pairs: Counter = Counter()
+    for word in words:
+        tokens = [start, *word, end]
+        for a, b in zip(tokens, tokens[1:]):
+            pairs[a, b] += 1
+    return pairs
+
+
+def pair_table(pairs: Counter, tokens: Sequence[str]) -> torch.Tensor:
+    """The counts of ``count_pairs`` as a tensor: ``N[i, j]`` counts token j after token i
+    (Chapter 1). ``tokens`` numbers the rows and columns; a token it lacks is a KeyError."""
+    index = {token: i for i, token in enumerate(tokens)}
+    N = torch.zeros((len(tokens), len(tokens)), dtype=torch.long)  # (V, V)
+    for (a, b), count in pairs.items():
+        N[index[a], index[b]] = count
+    return N
 
 
 class CountingNgram(nn.Module):
@@ -71,6 +98,38 @@ class NeuralBigram(nn.Module):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         xenc = F.one_hot(idx[:, -1], self.vocab_size).float()  # (B, V)
         return xenc @ self.weight  # (B, V): row idx of W, computed as a matrix product
+
+
+class ProbabilityTable(nn.Module):
+    """A bigram model given as a table: row i is P(next | i), used as it is (Chapter 1).
+
+    Chapter 1 feeds it a correctly and a wrongly normalised table, to show what a
+    broadcasting mistake does. The logits are the table's logs; ``sample`` and ``evaluate``
+    apply a softmax to them, which renormalises any row that does not sum to 1.
+    """
+
+    block_size = 1
+
+    def __init__(self, probs: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("probs", probs)  # (V, V)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.probs.log()[idx[:, -1]]  # (B, V)
+
+
+def handwritten_nll(
+    logits: torch.Tensor, targets: torch.Tensor, subtract_max: bool = False
+) -> torch.Tensor:
+    """The mean NLL written out as the lecture first does: exponentiate, normalise, take the
+    log of the right column (Chapter 1). ``F.cross_entropy`` computes the same in one fused
+    step (Chapter 2). ``subtract_max`` first subtracts each row's largest logit, which
+    changes no probability but keeps ``exp`` from overflowing."""
+    if subtract_max:
+        logits = logits - logits.max(dim=1, keepdim=True).values  # (B, V), each row's max 0
+    counts = logits.exp()  # (B, V): positive, like counts
+    probs = counts / counts.sum(dim=1, keepdim=True)  # (B, V): each row sums to 1
+    return -probs[torch.arange(len(targets)), targets].log().mean()
 
 
 def running_float32_nll(model: CountingNgram, X: torch.Tensor, Y: torch.Tensor) -> float:

@@ -131,3 +131,37 @@ def split_overlap(words: Sequence[str], split: Split) -> Overlap:
         dev_in_train=sum(w in train for w in split.dev),
         test_in_train=sum(w in train for w in split.test),
     )
+
+
+@dataclass(frozen=True)
+class ContextFloor:
+    """The lowest loss any model reading these contexts can reach on a dataset (Chapter 2)."""
+
+    contexts: int  # distinct contexts in the dataset
+    ambiguous: int  # of those, how many are followed by more than one different character
+    examples_ambiguous: int  # examples whose context is one of the ambiguous ones
+    nll: float  # the mean NLL when each context predicts exactly its observed frequencies
+
+
+def context_floor(X: torch.Tensor, Y: torch.Tensor) -> ContextFloor:
+    """Why a model cannot fit a dataset to loss zero: identical contexts with different next
+    characters (Chapter 2). The best any model can do on (X, Y) is to give each context the
+    frequencies of what followed it there.
+
+    >>> X = torch.tensor([[0, 0], [0, 0], [0, 5]]); Y = torch.tensor([5, 1, 1])
+    >>> floor = context_floor(X, Y)  # (0, 0) is followed by 5 once and by 1 once
+    >>> floor.ambiguous, floor.examples_ambiguous, round(floor.nll, 4)  # 2/3 * ln 2
+    (1, 2, 0.4621)
+    """
+    contexts, ctx_id = torch.unique(X, dim=0, return_inverse=True)  # ctx_id: (N,)
+    pairs, pair_id = torch.unique(torch.stack([ctx_id, Y], dim=1), dim=0, return_inverse=True)
+    ctx_count = torch.bincount(ctx_id).double()  # (contexts,)
+    pair_count = torch.bincount(pair_id).double()  # (pairs,)
+    p = pair_count[pair_id] / ctx_count[ctx_id]  # (N,): each example's observed frequency
+    n_next = torch.bincount(pairs[:, 0], minlength=len(contexts))  # (contexts,)
+    return ContextFloor(
+        contexts=len(contexts),
+        ambiguous=int((n_next > 1).sum()),
+        examples_ambiguous=int((n_next[ctx_id] > 1).sum()),
+        nll=float(-p.log().mean()),
+    )

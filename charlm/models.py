@@ -48,6 +48,7 @@ class MLPConfig:
     b2_scale: float = 1.0  # b2 = randn * b2_scale (Chapter 3: 0; still drawn, to keep RNG order)
     batchnorm: bool = False  # normalise the hidden pre-activations over the batch (Chapter 3)
     bn_momentum: float = 0.001  # weight of each batch in the running mean and std
+    direct: bool = False  # Bengio et al.'s direct connections: embeddings -> logits too
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_embd", "n_hidden"):
@@ -73,7 +74,9 @@ class MLP(nn.Module):
     a standard-normal draw times its scale: C, W1, b1, W2, b2. With ``batchnorm`` (Chapter
     3) there is no b1; a gain and a bias per hidden unit follow the batch normalisation,
     and running estimates of the mean and std serve at evaluation, exactly as the lecture
-    computes them (std with Bessel's correction, no epsilon).
+    computes them (std with Bessel's correction, no epsilon). With ``direct`` (an exercise
+    of Chapter 2) a matrix Wd, starting at zero and drawn from nothing, also maps the
+    concatenated embeddings straight to the logits.
     """
 
     def __init__(self, config: MLPConfig, generator: torch.Generator) -> None:
@@ -96,6 +99,8 @@ class MLP(nn.Module):
             self.bnbias = nn.Parameter(torch.zeros((1, H)))
             self.register_buffer("bnmean_running", torch.zeros((1, H)))
             self.register_buffer("bnstd_running", torch.ones((1, H)))
+        if config.direct:
+            self.Wd = nn.Parameter(torch.zeros((T * E, V)))  # embeddings -> logits
 
     def hidden_preactivation(self, idx: torch.Tensor) -> torch.Tensor:
         """The hidden layer's input before tanh (and before BatchNorm): (B, T) -> (B, H)."""
@@ -110,7 +115,11 @@ class MLP(nn.Module):
         if self.config.batchnorm:
             hpreact = self._batchnorm(hpreact)
         h = torch.tanh(hpreact)  # (B, H)
-        return h @ self.W2 + self.b2  # (B, V)
+        logits = h @ self.W2 + self.b2  # (B, V)
+        if self.config.direct:
+            embcat = self.C[idx].view(idx.shape[0], -1)  # (B, T*E)
+            logits = logits + embcat @ self.Wd  # (B, V): a path around the hidden layer
+        return logits
 
     def _batchnorm(self, hpreact: torch.Tensor) -> torch.Tensor:
         if not self.training:
@@ -151,6 +160,8 @@ def fold_batchnorm(model: MLP) -> MLP:
         folded.b1.copy_((model.bnbias - model.bnmean_running * scale).view(-1))
         folded.W2.copy_(model.W2)
         folded.b2.copy_(model.b2)
+        if model.config.direct:
+            folded.Wd.copy_(model.Wd)
     return folded.eval()
 
 

@@ -65,6 +65,26 @@ def plot_bigram_counts(counts, itos: Sequence[str]) -> Figure:
     return fig
 
 
+def plot_one_hot(onehot, row_labels: Sequence[str], itos: Sequence[str]) -> Figure:
+    """One-hot rows as a grid of cells, the single 1 of each row filled (Chapter 1)."""
+    onehot = np.asarray(onehot)
+    rows, V = onehot.shape
+    fig = _figure((8, 0.45 * rows + 1.1))
+    ax = fig.axes[0]
+    with plt.rc_context(STYLE):
+        ax.imshow(onehot, cmap="Blues", vmin=0, vmax=1.25, aspect="equal")
+        ax.set_xticks(range(V), itos, fontsize=9)
+        ax.set_yticks(range(rows), row_labels)
+        ax.set_xticks(np.arange(V + 1) - 0.5, minor=True)
+        ax.set_yticks(np.arange(rows + 1) - 0.5, minor=True)
+        ax.grid(False)
+        ax.grid(which="minor", color="#bbbbbb", lw=0.5)
+        ax.tick_params(length=0, which="both")
+        ax.set_xlabel("one column per token of the vocabulary")
+        ax.set_ylabel("input character")
+    return fig
+
+
 def plot_loss(
     losses: Sequence[float],
     reference: float | None = None,
@@ -116,6 +136,63 @@ def plot_embeddings(points, itos: Sequence[str]) -> Figure:
         ax.set_xlabel("embedding dimension 0")
         ax.set_ylabel("embedding dimension 1")
         ax.set_aspect("equal", adjustable="datalim")
+    return fig
+
+
+def plot_mlp_diagram(vocab_size: int, block_size: int, n_embd: int, n_hidden: int) -> Figure:
+    """Bengio et al.'s model as boxes and arrows, labelled with the sizes given (Chapter 2):
+    each context character looks up its row of the shared table C; the rows are
+    concatenated, go through a tanh layer, and a last layer gives the logits."""
+    fig = _figure((8.5, 6.2))
+    ax = fig.axes[0]
+    box = {"boxstyle": "round,pad=0.45", "facecolor": "#dbe8f5", "edgecolor": INK}
+    shared = {"boxstyle": "round,pad=0.45", "facecolor": "#f6dcdb", "edgecolor": ACCENT}
+    arrow = {"arrowstyle": "-|>", "color": "#333333", "lw": 1.2}
+    xs = np.linspace(0.2, 0.8, block_size) if block_size > 1 else np.array([0.5])
+    with plt.rc_context(STYLE):
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.axis("off")
+        for k, x in enumerate(xs):
+            ax.text(
+                x,
+                0.05,
+                f"character {k + 1}\n(an id, 0..{vocab_size - 1})",
+                ha="center",
+                va="center",
+                fontsize=9,
+                bbox=box,
+            )
+            ax.text(
+                x,
+                0.27,
+                f"row of C\n{n_embd} numbers",
+                ha="center",
+                va="center",
+                fontsize=9,
+                bbox=shared,
+            )
+            ax.annotate("", (x, 0.22), (x, 0.11), arrowprops=arrow)
+            ax.annotate("", (0.5, 0.44), (x, 0.32), arrowprops=arrow)
+        ax.text(
+            0.5,
+            0.365,
+            f"C: one table of {vocab_size} × {n_embd}, shared by every position",
+            ha="center",
+            va="center",
+            fontsize=8.5,
+            color=ACCENT,
+        )
+        labels = [
+            (0.49, f"concatenate: {block_size * n_embd} numbers"),
+            (0.65, f"tanh(x W1 + b1): {n_hidden} units"),
+            (0.81, f"logits = h W2 + b2: {vocab_size} numbers"),
+            (0.95, f"softmax: P(next character), {vocab_size} probabilities"),
+        ]
+        for (y, text), (y_next, _) in zip(labels, labels[1:] + [(None, None)]):
+            ax.text(0.5, y, text, ha="center", va="center", fontsize=10, bbox=box)
+            if y_next is not None:
+                ax.annotate("", (0.5, y_next - 0.04), (0.5, y + 0.04), arrowprops=arrow)
     return fig
 
 

@@ -200,6 +200,20 @@ def evaluate(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> float:
         model.train(was_training)
 
 
+@torch.no_grad()
+def example_losses(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """Each example's NLL, ``-log P(Y[k] | X[k])``, in eval mode: (N,) (Chapter 1).
+
+    Their mean is ``evaluate``; Chapter 1 reads them one by one for a single word.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        return F.cross_entropy(model(X), Y, reduction="none")  # (N,)
+    finally:
+        model.train(was_training)
+
+
 def evaluate_splits(
     model: nn.Module, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]
 ) -> dict[str, float]:

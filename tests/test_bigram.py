@@ -4,9 +4,18 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from charlm import lectures
-from charlm.bigram import CountingNgram, NeuralBigram, running_float32_nll
+from charlm.bigram import (
+    CountingNgram,
+    NeuralBigram,
+    ProbabilityTable,
+    count_pairs,
+    handwritten_nll,
+    pair_table,
+    running_float32_nll,
+)
 from charlm.data import build_dataset
 from charlm.train import TrainConfig, evaluate, train
 
@@ -140,3 +149,62 @@ def test_neural_bigram_lecture_recipe(vocab, all_bigrams):
     assert counting < final < 2.48  # approaches the counts (the lecture: ~2.48)
     assert result.losses[0] == pytest.approx(init)  # history[k] is the loss before step k
     assert all(b < a for a, b in zip(result.losses, result.losses[1:]))  # full batch: monotone
+
+
+def test_pairs_counted_in_a_dict():
+    pairs = count_pairs(["emma", "ava"], start="<S>", end="<E>")
+    assert pairs["<S>", "e"] == 1 and pairs["m", "m"] == 1 and pairs["a", "<E>"] == 2
+    assert sum(pairs.values()) == len("emma") + 1 + len("ava") + 1
+    assert count_pairs(["ab"]) == {(".", "a"): 1, ("a", "b"): 1, ("b", "."): 1}
+
+
+def test_the_dict_and_the_counting_model_agree(tiny_words, tiny_vocab):
+    X, Y = build_dataset(tiny_words, tiny_vocab, block_size=1)
+    counted = CountingNgram(len(tiny_vocab)).fit(X, Y).counts
+    assert torch.equal(pair_table(count_pairs(tiny_words), tiny_vocab.itos), counted)
+
+
+def test_separate_markers_leave_a_row_and_a_column_empty(tiny_words, tiny_vocab):
+    tokens = ["<S>", *tiny_vocab.itos[1:], "<E>"]
+    N = pair_table(count_pairs(tiny_words, "<S>", "<E>"), tokens)
+    assert N[:, 0].sum() == 0 and N[-1].sum() == 0
+    assert N[0].sum() == len(tiny_words) == N[:, -1].sum()
+    with pytest.raises(KeyError):
+        pair_table(count_pairs(["ab"]), ["a", "b"])  # "." is not among the tokens
+
+
+def test_probability_table_uses_its_rows(tiny_words, tiny_vocab):
+    X, Y = build_dataset(tiny_words, tiny_vocab, block_size=1)
+    counting = CountingNgram(len(tiny_vocab)).fit(X, Y)
+    table = ProbabilityTable(counting.probs)
+    assert torch.equal(table(X), counting(X))
+    assert evaluate(table, X, Y) == pytest.approx(evaluate(counting, X, Y))
+
+
+def test_a_wrongly_normalised_table_is_not_a_distribution(tiny_words, tiny_vocab):
+    """Chapter 1's broadcasting trap: without keepdim the columns are divided instead."""
+    X, Y = build_dataset(tiny_words, tiny_vocab, block_size=1)
+    N = CountingNgram(len(tiny_vocab)).fit(X, Y).counts + 1
+    right, wrong = N / N.sum(1, keepdim=True), N / N.sum(1)
+    assert torch.allclose(right.sum(1), torch.ones(len(tiny_vocab)))
+    assert not torch.allclose(wrong.sum(1), torch.ones(len(tiny_vocab)))
+    assert torch.allclose(wrong, N / N.sum(1).view(1, -1))
+    # on whole words the two tables give the same sum of log-probabilities
+    nll = [-t[X[:, 0], Y].log().mean() for t in (right, wrong)]
+    assert nll[0].item() == pytest.approx(nll[1].item(), abs=1e-5)
+
+
+def test_handwritten_nll_is_cross_entropy():
+    logits = torch.randn((16, 27), generator=torch.Generator().manual_seed(0))
+    targets = torch.randint(0, 27, (16,), generator=torch.Generator().manual_seed(1))
+    expected = F.cross_entropy(logits, targets)
+    assert torch.allclose(handwritten_nll(logits, targets), expected, atol=1e-6)
+    assert torch.allclose(handwritten_nll(logits, targets, subtract_max=True), expected, atol=1e-6)
+
+
+def test_subtracting_the_max_keeps_exp_from_overflowing():
+    big = torch.tensor([[-100.0, -3.0, 0.0, 100.0]])
+    target = torch.tensor([3])
+    assert handwritten_nll(big, target).isnan()
+    stable = handwritten_nll(big, target, subtract_max=True)
+    assert torch.isfinite(stable) and torch.allclose(stable, F.cross_entropy(big, target))

@@ -5,7 +5,8 @@ import random
 import pytest
 import torch
 
-from charlm.data import build_dataset, load_names, load_words, split_words
+from charlm.bigram import CountingNgram
+from charlm.data import build_dataset, context_floor, load_names, load_words, split_words
 from charlm.fetch import DataError
 
 
@@ -72,3 +73,21 @@ def test_lecture_split_sizes(names, vocab, block_size):
 def test_all_bigrams(names, vocab):
     X, Y = build_dataset(names, vocab, block_size=1)
     assert len(Y) == 228_146
+
+
+def test_a_dataset_without_repeated_contexts_has_floor_zero(tiny_vocab):
+    X, Y = build_dataset(["ava"], tiny_vocab, block_size=3)  # four different contexts
+    floor = context_floor(X, Y)
+    assert (floor.contexts, floor.ambiguous, floor.examples_ambiguous) == (4, 0, 0)
+    assert floor.nll == 0
+
+
+def test_the_floor_is_what_unsmoothed_counts_reach(tiny_words, tiny_vocab):
+    """Counting without smoothing predicts each context's observed frequencies exactly."""
+    X, Y = build_dataset(tiny_words, tiny_vocab, block_size=2)
+    counted = CountingNgram(len(tiny_vocab), block_size=2, smoothing=0.0).fit(X, Y)
+    with torch.no_grad():
+        counted_nll = torch.nn.functional.cross_entropy(counted(X), Y).item()
+    floor = context_floor(X, Y)
+    assert floor.nll == pytest.approx(counted_nll, abs=1e-5)
+    assert 0 < floor.ambiguous < floor.contexts and floor.examples_ambiguous > floor.ambiguous

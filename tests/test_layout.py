@@ -33,6 +33,7 @@ IMPORTS: dict[str, set[str]] = {
     "sample": {"vocab"},
     "plots": set(),
     "report": set(),
+    "timing": set(),
     "checkpoint": {"vocab", "data", "bigram", "models"},
     "cli": {"fetch", "vocab", "data", "bigram", "models", "train", "sample", "checkpoint"},
     "__main__": {"cli"},

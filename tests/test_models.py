@@ -215,3 +215,31 @@ def test_num_params_counts_every_model_of_the_book():
     assert num_params(NeuralBigram(27, generator=g)) == 27 * 27
     assert num_params(DeepMLPConfig().build(g)) == lectures.PART3_DEEP_PARAMS
     assert num_params(WaveNetConfig().build(g)) == lectures.PART5_PARAMS
+
+
+def test_direct_connections_start_at_zero_and_learn(tiny_words, tiny_vocab):
+    """Chapter 2's exercise: the same draws as without, and a Wd that starts at zero."""
+    V = len(tiny_vocab)
+    base = MLPConfig(vocab_size=V).build(torch.Generator().manual_seed(4))
+    direct = MLPConfig(vocab_size=V, direct=True).build(torch.Generator().manual_seed(4))
+    for name, p in base.named_parameters():
+        assert torch.equal(p, getattr(direct, name))
+    assert torch.equal(direct.Wd, torch.zeros(30, len(tiny_vocab)))
+    X, Y = build_dataset(tiny_words, tiny_vocab, 3)
+    assert torch.equal(direct(X), base(X))
+    train(direct, X, Y, TrainConfig(steps=5, batch_size=8), torch.Generator().manual_seed(1))
+    assert direct.Wd.abs().sum() > 0
+    emb = direct.C[X].view(len(X), -1)
+    hidden = torch.tanh(emb @ direct.W1 + direct.b1) @ direct.W2 + direct.b2
+    assert torch.allclose(direct(X), hidden + emb @ direct.Wd)
+
+
+def test_folding_keeps_direct_connections(tiny_words, tiny_vocab):
+    from charlm.models import fold_batchnorm
+
+    config = MLPConfig(vocab_size=len(tiny_vocab), batchnorm=True, direct=True, w2_scale=0.1)
+    model = config.build(torch.Generator().manual_seed(0))
+    X, Y = build_dataset(tiny_words, tiny_vocab, 3)
+    train(model, X, Y, TrainConfig(steps=20, batch_size=8), torch.Generator().manual_seed(1))
+    model.eval()
+    assert torch.allclose(fold_batchnorm(model)(X), model(X), atol=1e-5)

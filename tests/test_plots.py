@@ -5,7 +5,7 @@ import io
 import matplotlib.colors as mcolors
 import torch
 
-from charlm.plots import plot_bigram_counts, plot_loss
+from charlm.plots import plot_bigram_counts, plot_loss, plot_mlp_diagram, plot_one_hot
 
 
 def _is_white(color) -> bool:
@@ -60,4 +60,23 @@ def test_training_log_draws_train_and_dev():
     fig = plot_training_log([10, 20, 30], [3.0, 2.5, 2.2], [3.1, 2.6, 2.4])
     lines = fig.axes[0].get_lines()
     assert [list(line.get_ydata()) for line in lines] == [[3.0, 2.5, 2.2], [3.1, 2.6, 2.4]]
+    assert _png(fig).startswith(b"\x89PNG")
+
+
+def test_one_hot_grid_labels_rows_and_columns():
+    onehot = torch.nn.functional.one_hot(torch.tensor([0, 2, 1]), 3)
+    fig = plot_one_hot(onehot, [".", "b", "a"], [".", "a", "b"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [".", "b", "a"]
+    assert (ax.images[0].get_array() == onehot.numpy()).all()
+    assert _png(fig).startswith(b"\x89PNG")
+
+
+def test_mlp_diagram_is_labelled_with_the_sizes_given():
+    fig = plot_mlp_diagram(vocab_size=27, block_size=3, n_embd=10, n_hidden=200)
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "30 numbers" in texts and "200 units" in texts and "27 × 10" in texts
+    assert texts.count("row of C") == 3
+    four = " ".join(t.get_text() for t in plot_mlp_diagram(50, 4, 8, 64).axes[0].texts)
+    assert four.count("row of C") == 4 and "32 numbers" in four and "50 logits" not in four
     assert _png(fig).startswith(b"\x89PNG")

@@ -8,7 +8,7 @@ import torch
 from charlm import lectures
 from charlm.bigram import NeuralBigram
 from charlm.data import build_dataset
-from charlm.train import TrainConfig, evaluate, train
+from charlm.train import TrainConfig, evaluate, example_losses, train
 
 
 @pytest.mark.parametrize(
@@ -224,3 +224,14 @@ def test_adamw_trains_and_records_times(tiny_words, tiny_vocab):
     result = train(model, X, Y, cfg, torch.Generator().manual_seed(0))
     assert evaluate(model, X, Y) < start - 0.5
     assert len(result.times) == 100 and result.times == sorted(result.times)
+
+
+def test_example_losses_average_to_evaluate(tiny_words, tiny_vocab):
+    X, Y = build_dataset(tiny_words, tiny_vocab, block_size=1)
+    model = NeuralBigram(len(tiny_vocab), torch.Generator().manual_seed(0))
+    losses = example_losses(model, X, Y)
+    assert losses.shape == (len(Y),) and not losses.requires_grad
+    assert losses.mean().item() == pytest.approx(evaluate(model, X, Y))
+    probs = torch.softmax(model.weight[X[:, 0]], dim=1)[torch.arange(len(Y)), Y]  # (N,)
+    assert torch.allclose(losses, -probs.log(), atol=1e-6)
+    assert model.training
