@@ -16,6 +16,8 @@ What the book teaches, each module with the chapter that introduces it:
 - ``stats``    -- diagnostics as numbers: activations, gradients, update:data ratios (Ch. 3),
   shape traces (Ch. 5)
 - ``backprop`` -- every gradient of the Chapter 4 network by hand, checked against autograd (Ch. 4)
+- ``engine``   -- a scalar autograd engine, to set against tensors (Ch. 4)
+- ``torchnn``  -- our layers rebuilt from ``torch.nn`` modules, weights copied (Ch. 5)
 - ``sample``   -- seeded sampling from any model that maps ``idx -> logits`` (Ch. 1)
 - ``plots``    -- figures for the book; draws what it is given, computes nothing (Ch. 1-3)
 - ``report``   -- Markdown tables for the book; formats what it is given (Ch. 2)
@@ -45,6 +47,8 @@ checks the code against it). Imports point one way: no module imports one that i
     runs      -> lectures, train, bookbuild
     stats     -> layers, train
     backprop  -> train, bookbuild
+    engine    -> (nothing)
+    torchnn   -> layers
     sample    -> vocab
     plots     -> (nothing)
     report    -> (nothing)

@@ -7,6 +7,7 @@ seeded runs reproduce.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, replace
 
@@ -49,6 +50,8 @@ class MLPConfig:
     batchnorm: bool = False  # normalise the hidden pre-activations over the batch (Chapter 3)
     bn_momentum: float = 0.001  # weight of each batch in the running mean and std
     direct: bool = False  # Bengio et al.'s direct connections: embeddings -> logits too
+    activation: str = "tanh"  # the hidden nonlinearity: "tanh" or "relu" (Chapter 3)
+    layernorm: bool = False  # normalise each example over its hidden units instead (Chapter 3)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_embd", "n_hidden"):
@@ -61,6 +64,12 @@ class MLPConfig:
                 raise ValueError(f"MLPConfig.{name} must be a finite number, got {value!r}")
         if not 0 < self.bn_momentum <= 1:
             raise ValueError(f"MLPConfig.bn_momentum must be in (0, 1], got {self.bn_momentum!r}")
+        if self.activation not in ("tanh", "relu"):
+            raise ValueError(
+                f"MLPConfig.activation must be 'tanh' or 'relu', got {self.activation!r}"
+            )
+        if self.batchnorm and self.layernorm:
+            raise ValueError("MLPConfig: batchnorm and layernorm are alternatives; choose one")
 
     def build(self, generator: torch.Generator) -> MLP:
         """A fresh MLP whose parameters are drawn from ``generator``."""
@@ -74,9 +83,11 @@ class MLP(nn.Module):
     a standard-normal draw times its scale: C, W1, b1, W2, b2. With ``batchnorm`` (Chapter
     3) there is no b1; a gain and a bias per hidden unit follow the batch normalisation,
     and running estimates of the mean and std serve at evaluation, exactly as the lecture
-    computes them (std with Bessel's correction, no epsilon). With ``direct`` (an exercise
-    of Chapter 2) a matrix Wd, starting at zero and drawn from nothing, also maps the
-    concatenated embeddings straight to the logits.
+    computes them (std with Bessel's correction, no epsilon). With ``layernorm`` (Chapter 3)
+    each example is normalised over its own hidden units instead, with the same gain and
+    bias and no running statistics. With ``direct`` (an exercise of Chapter 2) a matrix
+    Wd, starting at zero and drawn from nothing, also maps the concatenated embeddings
+    straight to the logits.
     """
 
     def __init__(self, config: MLPConfig, generator: torch.Generator) -> None:
@@ -90,23 +101,29 @@ class MLP(nn.Module):
         if config.w1_fan_in:
             W1 = W1 / (T * E) ** 0.5  # two roundings, in the lecture's order
         self.W1 = nn.Parameter(W1)
-        if not config.batchnorm:
+        if not self.normalised:
             self.b1 = nn.Parameter(torch.randn(H, generator=g) * config.b1_scale)
         self.W2 = nn.Parameter(torch.randn((H, V), generator=g) * config.w2_scale)
         self.b2 = nn.Parameter(torch.randn(V, generator=g) * config.b2_scale)
-        if config.batchnorm:
+        if self.normalised:
             self.bngain = nn.Parameter(torch.ones((1, H)))
             self.bnbias = nn.Parameter(torch.zeros((1, H)))
+        if config.batchnorm:
             self.register_buffer("bnmean_running", torch.zeros((1, H)))
             self.register_buffer("bnstd_running", torch.ones((1, H)))
         if config.direct:
             self.Wd = nn.Parameter(torch.zeros((T * E, V)))  # embeddings -> logits
 
+    @property
+    def normalised(self) -> bool:
+        """Whether BatchNorm or LayerNorm follows W1 (then there is no b1)."""
+        return self.config.batchnorm or self.config.layernorm
+
     def hidden_preactivation(self, idx: torch.Tensor) -> torch.Tensor:
         """The hidden layer's input before tanh (and before BatchNorm): (B, T) -> (B, H)."""
         emb = self.C[idx]  # (B, T, E): row idx of C, the same as one_hot(idx) @ C
         embcat = emb.view(emb.shape[0], -1)  # (B, T*E)
-        if self.config.batchnorm:
+        if self.normalised:
             return embcat @ self.W1  # (B, H): a bias here would be cancelled by BatchNorm
         return embcat @ self.W1 + self.b1  # (B, H)
 
@@ -114,7 +131,9 @@ class MLP(nn.Module):
         hpreact = self.hidden_preactivation(idx)  # (B, H)
         if self.config.batchnorm:
             hpreact = self._batchnorm(hpreact)
-        h = torch.tanh(hpreact)  # (B, H)
+        elif self.config.layernorm:
+            hpreact = self._layernorm(hpreact)
+        h = torch.relu(hpreact) if self.config.activation == "relu" else torch.tanh(hpreact)
         logits = h @ self.W2 + self.b2  # (B, V)
         if self.config.direct:
             embcat = self.C[idx].view(idx.shape[0], -1)  # (B, T*E)
@@ -133,6 +152,11 @@ class MLP(nn.Module):
             self.bnmean_running.copy_((1 - m) * self.bnmean_running + m * bnmeani)
             self.bnstd_running.copy_((1 - m) * self.bnstd_running + m * bnstdi)
         return out
+
+    def _layernorm(self, hpreact: torch.Tensor) -> torch.Tensor:
+        mean = hpreact.mean(1, keepdim=True)  # (B, 1): over this example's units
+        var = hpreact.var(1, keepdim=True, unbiased=False)  # (B, 1)
+        return self.bngain * (hpreact - mean) / torch.sqrt(var + 1e-5) + self.bnbias
 
     @torch.no_grad()
     def calibrate(self, X: torch.Tensor) -> None:
@@ -165,6 +189,44 @@ def fold_batchnorm(model: MLP) -> MLP:
     return folded.eval()
 
 
+def fold_sequential(model: Sequential) -> Sequential:
+    """``model`` without its BatchNorm layers, each folded into the Linear before it (Ch. 3).
+
+    The same algebra as ``fold_batchnorm``, layer by layer: a Linear followed by a
+    BatchNorm1d in eval mode becomes one Linear with weight ``W * s`` and bias
+    ``(b - running_mean) * s + beta``, where ``s = gamma / sqrt(running_var + eps)``.
+    Other layers are copied as they are. The result is in eval mode.
+    """
+    layers: list[nn.Module] = []
+    for layer in model.layers:
+        if isinstance(layer, BatchNorm1d):
+            if not layers or not isinstance(layers[-1], Linear):
+                raise ValueError("fold_sequential: a BatchNorm1d must follow a Linear")
+            linear = layers[-1]
+            fan_in, fan_out = linear.weight.shape
+            folded = Linear(fan_in, fan_out, bias=True, generator=torch.Generator())
+            with torch.no_grad():
+                s = layer.weight / torch.sqrt(layer.running_var + layer.eps)  # (fan_out,)
+                b = linear.bias if linear.bias is not None else torch.zeros(fan_out)
+                folded.weight.copy_(linear.weight * s)
+                folded.bias.copy_((b - layer.running_mean) * s + layer.bias)
+            layers[-1] = folded
+        else:
+            layers.append(_copy_layer(layer))
+    return Sequential(layers, block_size=model.block_size).eval()
+
+
+def _copy_layer(layer: nn.Module) -> nn.Module:
+    """A deep copy of ``layer`` without the output it kept for diagnostics (part of a graph,
+    which cannot be copied)."""
+    kept = layer.__dict__.pop("out", None)
+    try:
+        return copy.deepcopy(layer)
+    finally:
+        if kept is not None:
+            layer.out = kept
+
+
 @dataclass(frozen=True)
 class DeepMLPConfig:
     """The deep MLP of Chapter 3: embeddings, then n_layers of Linear-(BatchNorm)-Tanh."""
@@ -177,6 +239,7 @@ class DeepMLPConfig:
     batchnorm: bool = True  # BatchNorm after every Linear, the output one included
     gain: float = 1.0  # extra factor on hidden weights (randn / sqrt(fan_in)); 5/3 suits tanh
     last_scale: float = 0.1  # shrinks the output: last BatchNorm's weight, or last Linear's
+    linear: bool = False  # leave out every Tanh: a stack of linear maps (Chapter 3)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_embd", "n_hidden", "n_layers"):
@@ -198,7 +261,8 @@ class DeepMLPConfig:
             layers.append(Linear(fan_in, H, bias=not self.batchnorm, generator=g))
             if self.batchnorm:
                 layers.append(BatchNorm1d(H, unbiased=True))  # the lecture's layer
-            layers.append(Tanh())
+            if not self.linear:
+                layers.append(Tanh())
             fan_in = H
         layers.append(Linear(H, self.vocab_size, bias=not self.batchnorm, generator=g))
         if self.batchnorm:

@@ -218,7 +218,7 @@ def plot_histograms(panels: dict, xlabel: str, saturation: bool = False) -> Figu
         for ax, (title, layers) in zip(fig.axes, panels.items()):
             for st in layers:
                 label = f"{st.name}: std {st.std:.2g}"
-                if saturation:
+                if saturation and st.saturated == st.saturated:  # nan: not measured
                     label += f", {st.saturated:.0%} saturated"
                 ax.plot(st.hist.centers, st.hist.density, lw=1.3, label=label)
             ax.set_title(title, fontsize=11)

@@ -6,6 +6,9 @@
 - ``UpdateRatio``: a training hook recording log10(std(lr * grad) / std(data)) per weight
   matrix and step, the update:data ratio whose healthy level is about -3.
 - ``saturation_map``: which units of a batch sit on tanh's flat tails.
+- ``stack_stds``: how a signal's spread changes through a stack of random layers (Kaiming).
+- ``never_active``: ReLU units that output zero for every example.
+- ``running_mean_error``: how far BatchNorm's running mean is from the true mean.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def layer_stats(
     layers: list[nn.Module],
     kind: type,
     grad: bool = False,
-    threshold: float = 0.97,
+    threshold: float | None = 0.97,
 ) -> list[LayerStats]:
     """Stats of ``.out`` (or ``.out.grad``) of every layer of type ``kind`` (Chapter 3)."""
     found = []
@@ -142,6 +145,62 @@ def dead_units(out: torch.Tensor, threshold: float = 0.99, share: float = 1.0) -
     return int((saturated >= share).sum().item())
 
 
+# the nonlinearities of Chapter 3's toy stacks; "linear" is none at all
+ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "linear": lambda x: x}
+
+
+def stack_stds(
+    activation: str,
+    gain: float,
+    generator: torch.Generator,
+    n_layers: int = 10,
+    width: int = 500,
+    batch: int = 1000,
+) -> list[float]:
+    """The std of unit-Gaussian inputs after each layer of a random stack (Chapter 3).
+
+    Each layer is ``activation(x @ W)`` with ``W = randn(width, width) * gain / sqrt(width)``:
+    Kaiming's scale, which keeps the spread steady when ``gain`` suits the activation.
+    """
+    act = ACTIVATIONS[activation]
+    x = torch.randn((batch, width), generator=generator)  # (batch, width)
+    stds = []
+    for _ in range(n_layers):
+        w = torch.randn((width, width), generator=generator) * gain / width**0.5
+        x = act(x @ w)  # (batch, width)
+        stds.append(x.std().item())
+    return stds
+
+
+def never_active(preact: torch.Tensor) -> int:
+    """ReLU units whose pre-activation (N, H) is <= 0 for every example: their output and
+    their gradient are zero for all of them, so they never learn again (Chapter 3)."""
+    return int((preact <= 0).all(dim=0).sum().item())
+
+
+def running_mean_error(
+    population: torch.Tensor,
+    batch_size: int,
+    momentum: float,
+    steps: int,
+    generator: torch.Generator,
+) -> float:
+    """How far BatchNorm's running mean is from the true mean after ``steps`` (Chapter 3).
+
+    ``population`` (N, H) holds a unit's values over the whole training set. Batches of
+    ``batch_size`` rows are drawn at random and their means averaged the way BatchNorm
+    does, starting from zero; the result is the root-mean-square error over units, in units
+    of each unit's std. Small momentum averages away the noise of small batches but needs
+    many steps to forget its start.
+    """
+    true_mean, true_std = population.mean(0), population.std(0)  # (H,)
+    running = torch.zeros_like(true_mean)
+    for _ in range(steps):
+        ix = torch.randint(0, population.shape[0], (batch_size,), generator=generator)
+        running = (1 - momentum) * running + momentum * population[ix].mean(0)
+    return ((running - true_mean) / true_std).pow(2).mean().sqrt().item()
+
+
 @dataclass
 class Diagnostics:
     """A network's health after a short training run (Chapter 3)."""
@@ -172,8 +231,9 @@ def diagnose(
     result = train(model, X, Y, config, generator, hooks=[recorder])
     model.keep_grads(False)
     first = next(layer for layer in model.layers if isinstance(layer, kind))
+    threshold = 0.97 if issubclass(kind, Tanh) else None  # saturation means tanh's tails
     return Diagnostics(
-        activations=layer_stats(model.layers, kind),
+        activations=layer_stats(model.layers, kind, threshold=threshold),
         gradients=layer_stats(model.layers, kind, grad=True),
         weights=weight_grad_stats(model),
         update_ratios=recorder.history,

@@ -30,6 +30,8 @@ IMPORTS: dict[str, set[str]] = {
     "runs": {"lectures", "train", "bookbuild"},
     "stats": {"layers", "train"},
     "backprop": {"train", "bookbuild"},
+    "engine": set(),
+    "torchnn": {"layers"},
     "sample": {"vocab"},
     "plots": set(),
     "report": set(),

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from charlm import lectures
 from charlm.data import build_dataset
-from charlm.models import MLP, MLPConfig, num_params
+from charlm.layers import BatchNorm1d, Sequential
+from charlm.models import MLP, DeepMLPConfig, MLPConfig, num_params
 from charlm.train import TrainConfig, evaluate, train
 
 
@@ -243,3 +244,75 @@ def test_folding_keeps_direct_connections(tiny_words, tiny_vocab):
     train(model, X, Y, TrainConfig(steps=20, batch_size=8), torch.Generator().manual_seed(1))
     model.eval()
     assert torch.allclose(fold_batchnorm(model)(X), model(X), atol=1e-5)
+
+
+def test_relu_activation_is_max_zero():
+    g = torch.Generator().manual_seed(0)
+    model = MLPConfig(activation="relu").build(g)
+    X = torch.randint(0, 27, (8, 3), generator=g)
+    with torch.no_grad():
+        h = torch.relu(model.hidden_preactivation(X))  # (8, 200)
+        torch.testing.assert_close(model(X), h @ model.W2 + model.b2)
+        assert (model.hidden_preactivation(X) < 0).any()  # the kink is exercised
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"activation": "gelu"}, "activation"), ({"batchnorm": True, "layernorm": True}, "one")],
+)
+def test_bad_normalisation_and_activation_are_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MLPConfig(**kwargs)
+
+
+def test_layernorm_matches_torch_and_ignores_batch_mates():
+    g = torch.Generator().manual_seed(0)
+    model = MLPConfig(layernorm=True).build(g)
+    assert not hasattr(model, "b1") and not list(model.buffers())
+    with torch.no_grad():
+        model.bngain.copy_(torch.rand((1, 200), generator=g) + 0.5)
+        model.bnbias.copy_(torch.randn((1, 200), generator=g))
+    X = torch.randint(0, 27, (16, 3), generator=g)
+    with torch.no_grad():
+        hpre = model.hidden_preactivation(X)
+        ln = F.layer_norm(hpre, (200,), model.bngain.view(-1), model.bnbias.view(-1), eps=1e-5)
+        torch.testing.assert_close(model(X), torch.tanh(ln) @ model.W2 + model.b2)
+        # each example alone gives the same logits as in its batch, to float32 rounding
+        # (a matmul over 1 row and over 16 round differently); BatchNorm moves them by far more
+        alone = torch.cat([model(X[i : i + 1]) for i in range(16)])
+        torch.testing.assert_close(model(X), alone, atol=1e-5, rtol=1e-5)
+        bn = MLPConfig(batchnorm=True).build(torch.Generator().manual_seed(0))
+        assert (bn(X)[:8] - bn(X[:8])).abs().max() > 1e-2
+        assert torch.equal(model.train()(X), model.eval()(X))  # one mode only
+
+
+def test_linear_deep_network_has_no_tanh():
+    from charlm.layers import Tanh
+
+    model = DeepMLPConfig(batchnorm=False, linear=True, n_layers=3).build(torch.Generator())
+    assert not any(isinstance(layer, Tanh) for layer in model.layers)
+    assert model(torch.zeros((2, 3), dtype=torch.long)).shape == (2, 27)
+
+
+def test_fold_sequential_computes_the_same_logits(tiny_words, tiny_vocab):
+    from charlm.models import fold_sequential
+
+    g = torch.Generator().manual_seed(0)
+    model = DeepMLPConfig(n_hidden=16, n_layers=2).build(g)
+    X, Y = build_dataset(tiny_words, tiny_vocab, 3)
+    train(model, X, Y, TrainConfig(steps=30, batch_size=8, lr=0.1), g)  # moves every statistic
+    model.eval()
+    folded = fold_sequential(model)
+    assert not any(isinstance(layer, BatchNorm1d) for layer in folded.layers)
+    assert not folded.training
+    with torch.no_grad():
+        torch.testing.assert_close(folded(X), model(X), atol=1e-5, rtol=1e-5)
+    # the original is untouched: its layers are not shared
+    assert any(isinstance(layer, BatchNorm1d) for layer in model.layers)
+
+
+def test_fold_sequential_needs_a_linear_before_batchnorm():
+    from charlm.models import fold_sequential
+
+    with pytest.raises(ValueError, match="must follow a Linear"):
+        fold_sequential(Sequential([BatchNorm1d(4)]))

@@ -14,7 +14,10 @@ from charlm.stats import (
     diagnose,
     histogram,
     layer_stats,
+    never_active,
+    running_mean_error,
     saturation_map,
+    stack_stds,
     tensor_stats,
     weight_grad_stats,
 )
@@ -92,3 +95,34 @@ def test_diagnose(tiny_words, tiny_vocab):
     d = diagnose(_deep(tiny_vocab).build(g), X, Y, TrainConfig(steps=5, batch_size=8), g)
     assert len(d.activations) == 3 and len(d.losses) == 5
     assert d.saturation.shape == (8, 16) and d.saturation.dtype == torch.bool
+
+
+def test_stack_stds_kaiming_gains_keep_the_spread():
+    g = torch.Generator().manual_seed(0)
+    relu_plain = stack_stds("relu", 1.0, g, n_layers=6, width=200, batch=500)
+    relu_gain = stack_stds("relu", math.sqrt(2), g, n_layers=6, width=200, batch=500)
+    linear = stack_stds("linear", 1.0, g, n_layers=6, width=200, batch=500)
+    # without its gain, ReLU halves the second moment at every layer
+    assert relu_plain[-1] < 0.25 * relu_gain[-1]
+    assert 0.4 < relu_gain[-1] < 1.5
+    assert all(0.85 < s < 1.15 for s in linear)
+    tanh_small = stack_stds("tanh", 1.0, g, n_layers=6, width=200, batch=500)
+    tanh_gain = stack_stds("tanh", 5 / 3, g, n_layers=6, width=200, batch=500)
+    assert tanh_small[-1] < tanh_small[0] and tanh_gain[-1] > 2 * tanh_small[-1]
+
+
+def test_never_active_counts_units_below_zero_everywhere():
+    preact = torch.tensor([[-1.0, 2.0, 0.0, -3.0], [-0.5, -1.0, 0.0, 0.1]])
+    assert never_active(preact) == 2  # units 0 and 2 (zero is not active)
+
+
+def test_running_mean_error_small_batches_and_slow_momentum():
+    g = torch.Generator().manual_seed(0)
+    population = torch.randn((5000, 20), generator=g) * 2 + torch.arange(20.0)  # (5000, 20)
+    noisy = running_mean_error(population, 8, 0.5, 300, torch.Generator().manual_seed(1))
+    steady = running_mean_error(population, 512, 0.5, 300, torch.Generator().manual_seed(1))
+    assert steady < noisy / 3  # larger batches, less noise
+    # with a tiny momentum and few steps the estimate is still near its starting zero
+    start = ((population.mean(0) / population.std(0)) ** 2).mean().sqrt().item()
+    slow = running_mean_error(population, 32, 1e-4, 10, torch.Generator().manual_seed(1))
+    assert slow == pytest.approx(start, rel=0.01)
