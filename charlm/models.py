@@ -306,6 +306,20 @@ class WaveNetConfig:
                 f"got {self.block_size}"
             )
 
+    def tree_spans(self) -> list[list[tuple[int, int]]]:
+        """Which context positions ``[start, end)`` each unit of each level reads (Chapter 5).
+
+        Level 0 is the characters themselves; each level above fuses two neighbours of the
+        one below, so level k's units each see 2**k characters. The flat model has one
+        level above the characters, seeing all of them.
+        """
+        levels = [[(i, i + 1) for i in range(self.block_size)]]
+        width = 1
+        while width < self.block_size:
+            width = 2 * width if self.hierarchical else self.block_size
+            levels.append([(i, i + width) for i in range(0, self.block_size, width)])
+        return levels
+
     def _batchnorm(self) -> BatchNorm1d:
         if self.fast_kernels:  # torch's layer and kernel: normalises by the biased variance
             return BatchNorm1d(self.n_hidden, fused=True)

@@ -362,3 +362,58 @@ def plot_training_log(steps: Sequence[int], train: Sequence[float], dev: Sequenc
         ax.set_ylabel("loss")
         ax.legend(frameon=False)
     return fig
+
+
+def plot_dlogits(dlogits, targets: Sequence[int], itos: Sequence[str]) -> Figure:
+    """The gradient of the loss on each logit of a batch, the targets ringed (Chapter 4).
+
+    Rows are examples, columns characters; red pushes a logit down, blue pulls it up.
+    """
+    dlogits = np.asarray(dlogits)
+    n, V = dlogits.shape
+    fig = _figure((9, 0.22 * n + 1.2))
+    ax = fig.axes[0]
+    with plt.rc_context(STYLE):
+        limit = float(np.abs(dlogits).max())
+        image = ax.imshow(dlogits, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+        ax.scatter(list(targets), range(n), s=40, facecolors="none", edgecolors="black",
+                   linewidths=0.8)  # fmt: skip
+        ax.set_xticks(range(V), itos)
+        ax.set_xlabel("character (its logit)")
+        ax.set_ylabel("example of the batch")
+        ax.tick_params(length=0)
+        ax.grid(False)
+        fig.colorbar(image, ax=ax, label="dloss / dlogit", shrink=0.8)
+    return fig
+
+
+def plot_tree(levels: Sequence[Sequence[str]]) -> Figure:
+    """A tree of spans, leaves at the bottom and the output at the top (Chapter 5).
+
+    ``levels[0]`` labels the leaves, each following level labels the units that fuse
+    consecutive groups of the level below (as many per level as given); lines join each
+    unit to the units below it that it reads.
+    """
+    fig = _figure((11, 1.3 * len(levels) + 0.6))
+    ax = fig.axes[0]
+    with plt.rc_context(STYLE):
+        width = len(levels[0])
+        below: list[float] = []
+        for depth, labels in enumerate(levels):
+            k = len(labels)
+            xs = [(i + 0.5) * width / k for i in range(k)]
+            if below:
+                group = len(below) // k
+                for i, x in enumerate(xs):
+                    for xb in below[i * group : (i + 1) * group]:
+                        ax.plot([xb, x], [depth - 1 + 0.18, depth - 0.18], color="#999999",
+                                lw=1)  # fmt: skip
+            for x, label in zip(xs, labels):
+                ax.text(x, depth, label, ha="center", va="center", fontsize=10,
+                        family="monospace",
+                        bbox={"boxstyle": "round", "fc": "#e8f0f8", "ec": INK})  # fmt: skip
+            below = xs
+        ax.set_xlim(-0.2, width + 0.2)
+        ax.set_ylim(-0.6, len(levels) - 0.4)
+        ax.axis("off")
+    return fig

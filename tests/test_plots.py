@@ -80,3 +80,31 @@ def test_mlp_diagram_is_labelled_with_the_sizes_given():
     four = " ".join(t.get_text() for t in plot_mlp_diagram(50, 4, 8, 64).axes[0].texts)
     assert four.count("row of C") == 4 and "32 numbers" in four and "50 logits" not in four
     assert _png(fig).startswith(b"\x89PNG")
+
+
+def test_dlogits_heatmap_rings_each_target():
+    from charlm.plots import plot_dlogits
+
+    dlogits = torch.tensor([[0.1, -0.3, 0.2], [-0.05, 0.02, 0.03]])
+    fig = plot_dlogits(dlogits, [1, 0], [".", "a", "b"])
+    ax = fig.axes[0]
+    assert (ax.images[0].get_array() == dlogits.numpy()).all()
+    ringed = ax.collections[0].get_offsets().tolist()
+    assert ringed == [[1.0, 0.0], [0.0, 1.0]]  # (column, row) of each target
+    assert _png(fig).startswith(b"\x89PNG")
+
+
+def test_tree_draws_every_label_and_joins_each_unit_to_its_children():
+    from charlm.models import WaveNetConfig
+    from charlm.plots import plot_tree
+
+    spans = WaveNetConfig(block_size=8).tree_spans()
+    assert [len(level) for level in spans] == [8, 4, 2, 1]
+    assert spans[2] == [(0, 4), (4, 8)]
+    assert WaveNetConfig(block_size=8, hierarchical=False).tree_spans()[1] == [(0, 8)]
+    labels = [[f"{a}-{b}" for a, b in level] for level in spans]
+    fig = plot_tree(labels)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == [label for level in labels for label in level]
+    assert len(fig.axes[0].get_lines()) == 8 + 4 + 2  # each unit to its two children
+    assert _png(fig).startswith(b"\x89PNG")
