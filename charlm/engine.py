@@ -171,3 +171,13 @@ def mlp_loss(p: dict[str, list], X: torch.Tensor, Y: torch.Tensor, eps: float = 
         counts_sum_inv = sum(counts) ** -1
         picked.append((counts[y] * counts_sum_inv).log())  # only the target's term is used
     return -(sum(picked) / n)
+
+
+def scalar_grads(
+    p: dict[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor
+) -> tuple[float, dict[str, torch.Tensor]]:
+    """``mlp_loss`` and every parameter's gradient, tensors in and out (Chapter 4)."""
+    scalars = {k: values(v) for k, v in p.items()}
+    loss = mlp_loss(scalars, X, Y)
+    loss.backward()
+    return loss.data, {k: grads(v) for k, v in scalars.items()}

@@ -156,3 +156,20 @@ def test_mlp_loss_needs_two_examples():
     scalars = {k: values(v) for k, v in p.items()}
     with pytest.raises(ValueError, match="n >= 2"):
         mlp_loss(scalars, torch.zeros((1, 2), dtype=torch.long), torch.zeros(1, dtype=torch.long))
+
+
+def test_scalar_grads_returns_tensors_matching_autograd():
+    from charlm.backprop import BackpropConfig, autograd_grads, init_params
+    from charlm.engine import scalar_grads
+
+    p = init_params(
+        BackpropConfig(n_embd=2, n_hidden=3), torch.Generator().manual_seed(1), dtype=torch.float64
+    )
+    X = torch.randint(0, 27, (4, 3), generator=torch.Generator().manual_seed(2))
+    Y = torch.randint(0, 27, (4,), generator=torch.Generator().manual_seed(3))
+    loss, g = scalar_grads(p, X, Y)
+    t, ref = autograd_grads(p, X, Y)
+    assert loss == pytest.approx(t["loss"].item(), rel=1e-12)
+    for k in p:
+        assert g[k].shape == p[k].shape
+        torch.testing.assert_close(g[k], ref[k], rtol=1e-10, atol=1e-12)
