@@ -31,7 +31,8 @@ The command on top of them (``charlm train / sample / eval`` on any word list):
 
 What only the book's build uses, fenced off in a subpackage that imports none of the above:
 
-- ``bookbuild`` -- the core budget, the run cache, the result records and source digests
+- ``bookbuild`` -- the core budget, the run cache, the result records, source digests and
+  training progress
 
 Which charlm modules each module may import (``tests/test_layout.py`` holds this map and
 checks the code against it). Imports point one way: no module imports one that imports it.

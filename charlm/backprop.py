@@ -354,7 +354,8 @@ def train_manual(
     params = model.params
     losses = torch.empty(config.steps)
     model.train()
-    with training_cores(model, X, config):  # while the book builds, wait for a free core
+    # while the book builds: wait for a free core, and report the steps to the build's terminal
+    with training_cores(model, X, config) as build_bar:
         start = time.perf_counter()
         for i in range(config.steps):
             ix = torch.randint(0, X.shape[0], (config.batch_size,), generator=generator)
@@ -363,5 +364,7 @@ def train_manual(
             for name, p in params.items():
                 p += -lr * grads[name]
             losses[i] = loss
+            if build_bar is not None:
+                build_bar.update()
         seconds = time.perf_counter() - start
     return TrainResult(losses=losses.tolist(), seconds=seconds)

@@ -141,7 +141,9 @@ def train(
     bar = _progress_bar(config.steps, progress)
     model.train()
     done = 0
-    with training_cores(model, X, config):  # while the book builds, wait for a free core
+    # while the book builds: wait for a free core, and report the steps to the build's terminal
+    with training_cores(model, X, config) as build_bar:
+        bar = bar or build_bar
         start = time.perf_counter()
         for step in range(config.steps):
             if config.batch_size is None:

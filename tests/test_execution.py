@@ -9,6 +9,7 @@ look for any process left with the build's environment.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -189,3 +190,57 @@ def test_a_stopped_build_leaves_no_process_behind(tmp_path, wrap: list[str], sig
         assert not left, f"processes left behind: {left}\n{log[-3000:]}"
     finally:
         kill_leftovers(token)
+
+
+# --- progress in a terminal, and kernels without TCP ------------------------------------------
+
+
+class Screen:
+    """A stream that says it is (or is not) a terminal and keeps what is written."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_lines_name_the_page_the_model_the_steps_and_the_time_left():
+    from charlm.bookbuild.progress import Loop
+
+    loop = Loop(page="book/05_wavenet", what="WaveNet", done=50_000, total=200_000, seconds=60)
+    line = execution.progress_line("book/05_wavenet", 130, [loop])
+    assert line == "  book/05_wavenet  2m10s  WaveNet 50,000/200,000 steps, 3m00s left"
+    assert execution.progress_line("book/01_bigram", 7.4, []).endswith("7s  running cells")
+
+
+def test_progress_is_drawn_and_erased_in_a_terminal_only(tmp_path):
+    from charlm.bookbuild.progress import Loop
+
+    report = Loop(page="a", what="MLP", done=10, total=20, seconds=1.0)
+    (tmp_path / "a-1.json").write_text(json.dumps(report.__dict__))
+    screen = Screen(tty=True)
+    lines = execution.ProgressLines(screen, str(tmp_path))
+    lines.draw({"a": 0.0, "b": 0.0}, start=time.perf_counter() - 3)
+    assert screen.text.splitlines() == [
+        "  a  3s  MLP 10/20 steps, 1s left",
+        "  b  3s  running cells",
+    ]
+    lines.clear()
+    assert screen.text.endswith("\x1b[2F\x1b[J")  # up two lines, erase to the end
+    piped = Screen(tty=False)
+    quiet = execution.ProgressLines(piped, str(tmp_path))
+    quiet.draw({"a": 0.0}, start=0.0)
+    quiet.clear()
+    assert piped.text == "" and quiet.tick is None  # no redraws outside a terminal
+
+
+def test_kernels_talk_over_local_sockets_not_tcp():
+    assert execution.LocalKernelManager().transport == "ipc"

@@ -29,8 +29,8 @@ fingerprint below both ask it (through ``Page``), so they cannot disagree about 
    are executed at once, each in a worker process with its own kernel, and stored in the
    cache under the key myst-nb will look up: the page's text with its fingerprint cell,
    made by the same function (``parsed_text``) the read-time handler uses. Reading then
-   finds every page executed. Kernel starts are staggered, and a start that loses the race
-   for a free port is tried again. Training loops take cores from the budget of
+   finds every page executed. Kernels talk to their worker over local socket files (ipc),
+   not TCP ports, and their starts are staggered. Training loops take cores from the budget of
    ``charlm.bookbuild.cores`` (largest job first); finished runs go to the run cache.
    Pages that wait for all others form a second wave, looked up in the cache only after
    the first wave has executed and its times are recorded (they are part of their key).
@@ -55,7 +55,11 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
+import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -65,13 +69,16 @@ from typing import Any
 import yaml
 from _root import repo_root
 from _stopping import guard_worker, stopped_with_build
+from jupyter_client.manager import AsyncKernelManager
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
+from traitlets import CaselessStrEnum, default
 
-from charlm.bookbuild import RESULTS_ENV, build_environment
+from charlm.bookbuild import PAGE_ENV, PROGRESS_ENV, RESULTS_ENV, build_environment
 from charlm.bookbuild.digest import code_digest, imported_submodules, module_closure
+from charlm.bookbuild.progress import read_loops
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +86,8 @@ ALL = "*"  # in execute_after: every other page
 MARKER = "```{code-cell}"  # a MyST page with this is a notebook page
 CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```", re.S | re.M)
 FRONT_MATTER = re.compile(r"\A---[ \t\r]*\n(.*?)^---[ \t\r]*$", re.S | re.M)
-STARTS = 3  # attempts at starting a page's kernel
 STAGGER = 0.5  # seconds between two kernel starts
+TICK = 0.5  # seconds between two redraws of the progress lines (in a terminal)
 
 
 # --- the one reader of execute_after -------------------------------------------------------
@@ -321,6 +328,7 @@ def execute_side_by_side(app: Sphinx, todo: dict, timeline: dict, start: float) 
     after = {doc: page.waits_on(todo) for doc, (page, _) in todo.items()}
     logger.info(f"[execution] executing {len(todo)} page(s) side by side: {sorted(todo)}")
     running: dict[Future, str] = {}
+    lines = ProgressLines(sys.stdout, os.environ[PROGRESS_ENV])
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(len(todo), mp_context=context, initializer=guard_worker) as pool:
         while todo or running:
@@ -330,13 +338,17 @@ def execute_side_by_side(app: Sphinx, todo: dict, timeline: dict, start: float) 
             for doc in ready:
                 running[submit(pool, app, doc, todo.pop(doc)[1])] = doc
                 timeline[doc] = {"start": time.perf_counter() - start}
-                time.sleep(STAGGER)  # kernels pick free ports: fewer races when apart
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+                time.sleep(STAGGER)  # kernel starts, each a burst of work, apart
+            done, _ = wait(running, timeout=lines.tick, return_when=FIRST_COMPLETED)
+            lines.draw({doc: timeline[doc]["start"] for doc in running.values()}, start)
+            if done:
+                lines.clear()
             for future in done:
                 doc = running.pop(future)
                 nb_json, seconds, error = future.result()
                 timeline[doc].update(end=time.perf_counter() - start, seconds=seconds)
                 if error:
+                    lines.clear()
                     for other in running:
                         other.cancel()
                     terminate_workers(pool)
@@ -352,30 +364,115 @@ def submit(pool: ProcessPoolExecutor, app: Sphinx, doc: str, nb: Any) -> Future:
     config = app.env.mystnb_config
     cwd = str(Path(app.env.doc2path(doc)).parent)
     return pool.submit(
-        execute, nbformat.writes(nb), cwd, config.execution_timeout, config.execution_allow_errors
+        execute,
+        doc,
+        nbformat.writes(nb),
+        cwd,
+        config.execution_timeout,
+        config.execution_allow_errors,
     )
 
 
-def execute(nb_json: str, cwd: str, timeout: int, allow_errors: bool) -> tuple[str, float, str]:
+class LocalKernelManager(AsyncKernelManager):
+    """A kernel whose sockets are files beside its connection file (ZeroMQ's ipc transport).
+
+    Over TCP every kernel warns that it runs "without encryption", once per page, into the
+    build's terminal; over ipc nothing leaves the machine to be encrypted, no port is
+    chosen. Each kernel's files get a name of their own (jupyter_client's default,
+    ``kernel-ipc`` in the working folder, would be shared by the pages of one folder).
+    """
+
+    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    @default("ip")
+    def _unique_ip(self) -> str:
+        return str(Path(tempfile.gettempdir()) / f"charlm-kernel-{uuid.uuid4().hex[:12]}")
+
+
+def execute(
+    doc: str, nb_json: str, cwd: str, timeout: int, allow_errors: bool
+) -> tuple[str, float, str]:
     """Run one notebook in a fresh kernel (in a worker process): (notebook, seconds, error).
 
-    Kernels started at the same moment by separate processes can race for the same free
-    TCP port and die before they answer; such a start is tried again (nothing has run yet).
+    The kernel learns its page from ``$CHARLM_PAGE``, for its progress reports.
     """
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
 
-    for attempt in range(STARTS):
-        nb = nbformat.reads(nb_json, as_version=4)
-        try:
-            result = single_nb_execution(nb, cwd=cwd, timeout=timeout, allow_errors=allow_errors)
-        except RuntimeError as error:
-            if "before replying to kernel_info" not in str(error) or attempt == STARTS - 1:
-                raise
-            time.sleep(1 + attempt)
-            continue
-        return nbformat.writes(nb), result.time, result.exc_string or ""
-    raise AssertionError("unreachable")
+    os.environ[PAGE_ENV] = doc
+    nb = nbformat.reads(nb_json, as_version=4)
+    result = single_nb_execution(
+        nb,
+        cwd=cwd,
+        timeout=timeout,
+        allow_errors=allow_errors,
+        kernel_manager_class=LocalKernelManager,
+    )
+    return nbformat.writes(nb), result.time, result.exc_string or ""
+
+
+# --- progress in a terminal ------------------------------------------------------------------
+
+
+def duration(seconds: float) -> str:
+    """``75.2`` -> ``"1m15s"``; under a minute, ``"42s"``."""
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"
+
+
+def progress_line(doc: str, seconds: float, loops: list) -> str:
+    """One executing page: how long it has run, and each of its training loops.
+
+    ``05_wavenet  2m10s  WaveNet 45,000/200,000 steps, 3m05s left``; a page that is not
+    training at the moment shows only its time (it is running cells).
+    """
+    line = f"  {doc}  {duration(seconds)}"
+    trained = [
+        f"{loop.what} {loop.done:,}/{loop.total:,} steps"
+        + (f", {duration(loop.seconds_left)} left" if loop.seconds_left is not None else "")
+        for loop in loops
+    ]
+    return line + ("  " + "; ".join(trained) if trained else "  running cells")
+
+
+class ProgressLines:
+    """In a terminal, one line per executing page, redrawn in place; elsewhere nothing.
+
+    The lines are erased before anything else is printed (``clear``), so the build's own
+    messages (a page executed, a failure) stay on screen in order.
+    """
+
+    def __init__(self, stream: Any, folder: str) -> None:
+        self.stream = stream
+        self.folder = folder
+        self.on = stream.isatty()
+        self.tick = TICK if self.on else None  # how long to wait between redraws
+        self.shown = 0  # lines on screen now
+
+    def draw(self, running: dict[str, float], start: float) -> None:
+        """Redraw the lines of the pages in ``running`` (docname -> its start, as offset)."""
+        if not self.on:
+            return
+        loops: dict[str, list] = {}
+        for loop in read_loops(self.folder):
+            loops.setdefault(loop.page, []).append(loop)
+        now = time.perf_counter() - start
+        width = shutil.get_terminal_size().columns - 1
+        text = [
+            progress_line(doc, now - began, loops.get(doc, []))[:width]
+            for doc, began in sorted(running.items())
+        ]
+        self.clear()
+        self.stream.write("".join(line + "\n" for line in text))
+        self.stream.flush()
+        self.shown = len(text)
+
+    def clear(self) -> None:
+        """Erase the lines drawn last (cursor up to the first, then to the screen's end)."""
+        if self.on and self.shown:
+            self.stream.write(f"\x1b[{self.shown}F\x1b[J")
+            self.stream.flush()
+            self.shown = 0
 
 
 def store(app: Sphinx, doc: str, nb_json: str, seconds: float) -> None:

@@ -20,11 +20,12 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 from charlm.bookbuild import CORES_ENV
+from charlm.bookbuild.progress import Reporter, reporter
 
 POLL = 0.05  # seconds between attempts while waiting
 _held = 0  # cores this process holds now; nested requests run within them
@@ -64,18 +65,27 @@ def cores(n: int = 1, work: float = 0.0) -> Iterator[None]:
         ticket.unlink(missing_ok=True)
 
 
-def training_cores(model: Any, X: Any, config: Any) -> AbstractContextManager[None]:
+@contextmanager
+def training_cores(model: Any, X: Any, config: Any) -> Iterator[Reporter | None]:
     """The cores a training loop needs: one per torch thread, its turn set by its work.
 
     The work is steps x examples per step x the model's numbers (``config.steps``,
     ``config.batch_size`` or all of ``X``, ``model.parameters()``): only an order, so the
-    longest run starts first. Outside the book's build: a no-op.
+    longest run starts first. Yields the loop's progress ``Reporter`` (an ``update`` per
+    step, for the build's terminal: ``charlm.bookbuild.progress``). Outside the book's
+    build: takes nothing and yields None.
     """
     import torch
 
     size = sum(p.numel() for p in model.parameters())
     work = config.steps * (config.batch_size or X.shape[0]) * size
-    return cores(torch.get_num_threads(), work=work)
+    with cores(torch.get_num_threads(), work=work):
+        bar = reporter(type(model).__name__, config.steps)
+        try:
+            yield bar
+        finally:
+            if bar is not None:
+                bar.close()
 
 
 def _my_turn(path: Path, ticket: Path) -> bool:
