@@ -12,12 +12,13 @@ SURNAMES := data/surnames.txt
 HTML := _build/html
 PORT ?= 8000
 
-.PHONY: help book chapter test bench data lint format serve clean distclean venv lock check-site
+.PHONY: help book chapter test bench data lint format serve clean distclean venv lock check-site pdf
 
 help:
 	@echo "make book    build the site into $(HTML) (sets up .venv and the data first)"
 	@echo "make chapter CH=01_bigram   build one chapter alone into _build/_page/"
 	@echo "make test    run the tests (pytest, doctests included)"
+	@echo "make pdf     the whole book as one PDF, _build/latex/charlm.pdf, linked from the site"
 	@echo "make check-site   open every page of $(HTML) in headless Chromium and check it"
 	@echo "make data    fetch and verify $(NAMES) (from \$$CHARLM_NAMES or its URL)"
 	@echo "make bench   time the book's builds, the training loop and the manual backward (_build/bench/)"
@@ -64,8 +65,22 @@ test: $(INSTALLED)
 	@$(PYTHON) -m charlm.fetch --surnames $(SURNAMES) || echo "make test: no $(SURNAMES); its test will be skipped"
 	$(BIN)/python -m pytest
 
-# the built site as a reader sees it: console errors, images, math, glue, links, phone width;
-# screenshots of every chapter go to _build/screenshots, the report to _build/site-check.json
+# the whole book as one PDF (XeLaTeX through sphinx-jupyterbook-latex; TeX from Debian's
+# packages, installed once by tools/install-tex.sh). It reuses the execution cache: after
+# `make book` no chapter runs again. The site is then re-written to link to the PDF (no
+# chapter runs either), and tests/test_pdf.py checks its pages and a few of its numbers.
+pdf: data $(INSTALLED)
+	bash tools/install-tex.sh
+	$(BIN)/jupyter-book build . --builder pdflatex --warningiserror --keep-going
+	$(BIN)/jupyter-book build . --warningiserror --keep-going >/dev/null
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_pdf.py
+	@echo "make pdf: the PDF is _build/latex/charlm.pdf, and $(HTML)/charlm.pdf on the site"
+
+# the built site as a reader sees it: console errors, images and their alt text, math, glue,
+# links, code blocks that fit at desktop width, phone width, and an axe-core accessibility audit
+# in light and dark mode (axe-core pinned in tools/axe/package-lock.json, installed with
+# Chromium by tools/install-browser.sh); serious and critical violations fail the page.
+# Screenshots of every chapter go to _build/screenshots, the report to _build/site-check.json
 check-site: $(INSTALLED)
 	@test -f $(HTML)/index.html || { echo "make check-site: no $(HTML)/index.html: run make book first" >&2; exit 1; }
 	bash tools/install-browser.sh

@@ -5,6 +5,9 @@
 (b) an incremental build must not republish a cached failure: a chapter that errors fails
     every build until it is fixed.
 
+Also: chapters execute side by side, each page says when it last executed, and the
+published site's extras (OpenGraph, sitemap, 404) come with its URL only.
+
 Each build runs `jupyter-book build --warningiserror --keep-going` as `make book` does, with
 the `execute` and `sphinx` settings of the real `_config.yml`.
 """
@@ -12,9 +15,13 @@ the `execute` and `sphinx` settings of the real `_config.yml`.
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 
 import pytest
-from _book import FRONT_MATTER, Book, ok
+import yaml
+from _book import EXTENSIONS, FRONT_MATTER, Book, ok
 
 pytestmark = pytest.mark.build
 
@@ -82,10 +89,58 @@ def test_chapters_execute_side_by_side_and_in_the_order_asked(tmp_path):
     for name, after in (("a", ""), ("b", ""), ("c", "execute_after: [a]")):
         (tmp_path / f"{name}.md").write_text(SLEEPER.format(name=name, extra=after))
     book.set_toc(["chapter", "a", "b", "c"])
-    assert ok(book.build())
+    first = book.build()
+    assert ok(first)
     pages = json.loads((tmp_path / "_build" / "execution.json").read_text())["pages"]
     a, b, c = pages["a"], pages["b"], pages["c"]
     assert a["start"] < b["end"] and b["start"] < a["end"]  # a and b ran at the same time
     assert c["start"] >= a["end"]  # c waited for a
+    assert "[execution] a executed in" in first.stdout  # a line per page, outside a terminal
+    assert "without encryption" not in first.stdout + first.stderr  # kernels are not on TCP
+    assert "running cells" not in first.stdout  # and no progress lines drawn
     log = book.build()  # nothing changed: nothing executes
     assert ok(log) and "[execution]" not in log.stdout
+
+
+def with_extensions(book: Book, **config) -> None:
+    """Load the book's freshness and publishing extensions too, with these settings."""
+    path = book.root / "_config.yml"
+    data = yaml.safe_load(path.read_text())
+    data["sphinx"]["local_extensions"].update(freshness=str(EXTENSIONS), publishing=str(EXTENSIONS))
+    data["sphinx"]["config"].update(config)
+    path.write_text(yaml.safe_dump(data))
+
+
+def test_executed_pages_say_when_they_ran_and_one_page_lists_them(tmp_path):
+    book = Book(tmp_path)
+    with_extensions(book, execution_status_page="status")
+    (tmp_path / "status.md").write_text("# Status\n\n```{execution-status}\n```\n")
+    book.set_toc(["chapter", "status"])
+    assert ok(book.build())
+    chapter = book.html
+    assert re.search(r"Executed on \d{4}-\d\d-\d\d \d\d:\d\d UTC, in \d+ s", chapter)
+    assert 'href="status.html"' in chapter
+    status = (tmp_path / "_build" / "html" / "status.html").read_text()
+    assert 'href="chapter.html"' in status and "executed in this build" in status
+    assert not (tmp_path / "_build" / "html" / "sitemap.xml").exists()  # no site URL given
+    assert ok(book.build())  # nothing changed: the status page is read again, not the chapter
+    status = (tmp_path / "_build" / "html" / "status.html").read_text()
+    assert "from the cache" in status and "executed in this build" not in status
+
+
+def test_the_site_url_brings_opengraph_tags_a_sitemap_and_a_404_page(tmp_path):
+    book = Book(tmp_path)
+    with_extensions(book)
+    url = "https://example.org/charlm/"
+    env = {**os.environ, "CHARLM_SITE_URL": url}
+    log = subprocess.run(book.command(), capture_output=True, text=True, timeout=300, env=env)
+    assert ok(log)
+    html = tmp_path / "_build" / "html"
+    assert f'<meta property="og:url" content="{url}chapter.html"' in book.html
+    assert f"<loc>{url}chapter.html</loc>" in (html / "sitemap.xml").read_text()
+    missing = (html / "404.html").read_text()
+    assert "Page not found" in missing and 'href="/charlm/_static/' in missing
+    env["CHARLM_SITE_URL"] = "example.org"  # not a URL: a clear error
+    log = subprocess.run(book.command(), capture_output=True, text=True, timeout=300, env=env)
+    assert log.returncode != 0
+    assert "CHARLM_SITE_URL must be an http(s) URL" in log.stdout + log.stderr
