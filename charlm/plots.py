@@ -10,7 +10,9 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 STYLE = {
     "figure.facecolor": "white",
@@ -31,6 +33,14 @@ STYLE = {
 }
 INK = "#1f4e79"  # main line colour
 ACCENT = "#c0504d"  # reference lines
+
+
+def _plain_log_ticks(axis: Axis) -> None:
+    """Label a log-scale axis at 1, 2 and 5 times each power of ten, as plain numbers
+    (``20,000``, not ``2x10^4``), and leave the minor ticks unlabelled so none overlap."""
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}" if x >= 1 else f"{x:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _figure(figsize: tuple[float, float]) -> Figure:
@@ -299,6 +309,9 @@ def plot_step_cost(batch_sizes: Sequence[int], ms_per_step: dict) -> Figure:
         for ax in (left, right):
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
+            _plain_log_ticks(ax.yaxis)
+            ax.set_xticks(batch_sizes, [str(b) for b in batch_sizes])
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel("batch size")
         left.set_ylabel("ms per step")
         right.set_ylabel("µs per example")
@@ -324,6 +337,8 @@ def plot_results(points: Sequence[tuple[str, int, float, float | None, float | N
                 by_time.scatter(seconds, dev, color=color, s=36, zorder=3)
         by_size.set_xscale("log")
         by_time.set_xscale("log")
+        _plain_log_ticks(by_size.xaxis)
+        _plain_log_ticks(by_time.xaxis)
         by_size.set_xlabel("parameters (log scale)")
         by_time.set_xlabel("training wall time, s (log scale)")
         for ax in (by_size, by_time):
@@ -345,6 +360,7 @@ def plot_loss_vs_time(curves: dict, target: float | None = None) -> Figure:
         if target is not None:
             ax.axhline(target, color=ACCENT, ls="--", lw=1.1, label=f"{target:g}")
         ax.set_xscale("log")
+        _plain_log_ticks(ax.xaxis)
         ax.set_xlabel("wall-clock time (s, log scale)")
         ax.set_ylabel("training loss (running mean)")
         ax.legend(frameon=False)
