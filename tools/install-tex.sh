@@ -8,8 +8,9 @@ if command -v xelatex >/dev/null && command -v latexmk >/dev/null && command -v 
 	exit 0
 fi
 
-# what Sphinx's xelatex output and sphinx-jupyterbook-latex load (LaTeX packages, FreeSerif/
-# FreeSans/FreeMono, the index through xindy), and poppler's pdftotext/pdfinfo for the PDF's test
+# what Sphinx's xelatex output and sphinx-jupyterbook-latex load (LaTeX packages,
+# FreeSerif/FreeSans/FreeMono, the index through xindy; its class's `bbm' is stood in for by
+# book/_latex/bbm.sty), and poppler's pdftotext/pdfinfo for the PDF's test
 PACKAGES=(texlive-xetex texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended
 	texlive-plain-generic latexmk xindy fonts-freefont-otf lmodern poppler-utils)
 
