@@ -46,6 +46,20 @@ def status(data: dict, build_start: float) -> str:
     return "executed in this build" if data["mtime"] >= build_start else "from the cache"
 
 
+def toc_order(env: BuildEnvironment, root: str) -> list[str]:
+    """Every page reachable from ``root`` through the table of contents, in reading order."""
+    order: list[str] = []
+
+    def visit(doc: str) -> None:
+        if doc not in order:
+            order.append(doc)
+            for child in env.toctree_includes.get(doc, []):
+                visit(child)
+
+    visit(root)
+    return order
+
+
 class StatusPlaceholder(nodes.General, nodes.Element):
     """Where the table goes, once every page has been read."""
 
@@ -73,7 +87,11 @@ def status_table(app: Sphinx, docname: str) -> nodes.table:
 
     group += nodes.thead("", row([nodes.Text(h) for h in header]))
     body = nodes.tbody()
-    for page, data in sorted(executions(env).items()):
+    found = executions(env)
+    order = toc_order(env, app.config.root_doc)
+    place = {doc: i for i, doc in enumerate(order)}
+    for page in sorted(found, key=lambda doc: (place.get(doc, len(order)), doc)):
+        data = found[page]
         title = env.titles[page].astext() if page in env.titles else page
         link = nodes.reference("", title, internal=True)
         link["refuri"] = app.builder.get_relative_uri(docname, page)
