@@ -59,6 +59,8 @@ def config() -> dict:
     sphinx["config"]["fingerprint_paths"] = []
     # it cites nothing, so sphinxcontrib-bibtex is not loaded and its settings are unknown
     sphinx["config"] = {k: v for k, v in sphinx["config"].items() if "bibtex" not in k}
+    # the freshness extension (not loaded here; tests that want it add it) owns this one
+    sphinx["config"].pop("execution_status_page", None)
     return {
         "title": "test book",
         "only_build_toc_files": True,

@@ -1,7 +1,9 @@
 """tools/check_site.py on tiny hand-written sites: a good one passes, each breakage is named.
 
 These drive the real headless Chromium (Debian's chromium and chromium-driver, installed by
-`bash tools/install-browser.sh`) and are skipped, with that reason, where it is missing.
+`bash tools/install-browser.sh`, as is axe-core) and are skipped, with that reason, where
+either is missing. The pages switch colour mode the way the book's theme does (an attribute
+data-theme on <html>, from localStorage), so each is audited in light and in dark mode.
 """
 
 from __future__ import annotations
@@ -21,21 +23,27 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
+AXE = ROOT / "tools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
-        not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()),
-        reason=f"no {CHROMIUM} or {CHROMEDRIVER}: run `bash tools/install-browser.sh`",
+        not (CHROMIUM.is_file() and CHROMEDRIVER.is_file() and AXE.is_file()),
+        reason=f"no {CHROMIUM}, {CHROMEDRIVER} or axe-core: run `bash tools/install-browser.sh`",
     ),
 ]
 pytest.importorskip("selenium", reason="selenium is not installed: make installs .[site]")
 
 PAGE = """\
 <!DOCTYPE html>
-<html lang="en">
+<html lang="en" data-theme="light">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>{title}</title></head>
+<title>{title}</title>
+<script>document.documentElement.dataset.theme = localStorage.getItem("theme") || "light";</script>
+<style>
+html[data-theme="dark"] body {{ background: #121212; color: #e0e0e0; }}
+html[data-theme="dark"] a {{ color: #8ab4f8; }}
+</style></head>
 <body>
 <h1 id="top">{title}</h1>
 {body}
@@ -44,10 +52,16 @@ PAGE = """\
 """
 
 GOOD = {
+    # the last paragraph fades in, as the theme's sections do: audited once it has
     "index.html": """
+<style>
+.fade { animation: fade-in 1.5s linear; }
+@keyframes fade-in { from { opacity: 0.05; } to { opacity: 1; } }
+</style>
 <p><img src="dot.png" alt="a red dot"></p>
 <p><a href="#top">top</a>, <a href="index.html#top">top again</a>, <a href="./">home</a></p>
 <p><a href="https://example.org/">elsewhere</a>, <a href="mailto:someone@example.org">mail</a></p>
+<p class="fade">faint at first</p>
 """,
 }
 
@@ -63,6 +77,26 @@ BROKEN = {
 <p>The loss is {glue:text}`final_loss`.</p>
 <p>Its square is <span class="math notranslate nohighlight">\\(x^2\\)</span>.</p>
 <script>console.error("boom");</script>
+""",
+    # axe-core: a button and a field with no name (critical in both modes), and text that
+    # is faint on the dark background only (serious, in dark mode)
+    "inaccessible.html": """
+<style>html[data-theme="dark"] .faint { color: #333; }</style>
+<p><button></button> <input type="text"></p>
+<p class="faint">hard to read in the dark</p>
+""",
+    # axe-core takes these; the file names say nothing to a reader, and "" hides the image
+    "bad_alt.html": """
+<p><img src="dot.png" alt="../_images/dot.png"> <img src="dot.png" alt="dot.PNG"></p>
+<p><img src="dot.png" alt=" "></p>
+""",
+    # the page says it is dark but stays white: its dark-mode audit would check the wrong colours
+    "no_dark.html": '<style>html[data-theme="dark"] body { background: #fff; }</style>',
+    # the column is narrower than the line: the block scrolls sideways at desktop width
+    "wide_code.html": f"""
+<div class="highlight" style="max-width: 600px"><pre style="overflow-x: auto">short = 1
+long_line = {" + ".join(f"value_{i}" for i in range(40))}
+</pre></div>
 """,
 }
 
@@ -129,16 +163,45 @@ def test_a_good_site_passes_and_is_photographed(check_site: ModuleType, tmp_path
     assert code == 0, out
     assert "ok   index.html" in out
     assert png_size(shots / "index-desktop.png") == (1280, 900)
+    assert png_size(shots / "index-desktop-dark.png") == (1280, 900)
     assert png_size(shots / "index-phone.png") == (390, 844)
     report = json.loads((tmp_path / "site-check.json").read_text())  # beside the screenshots
     (page,) = report["pages"]
     assert report["ok"] and page["failures"] == []
     assert (page["images"], page["internal_links"], page["external_links"]) == (1, 3, 2)
+    # audited in both colour modes, the dark one really dark
+    assert page["backgrounds"] == {"light": "rgb(255, 255, 255)", "dark": "rgb(18, 18, 18)"}
+    assert set(page["accessibility"]) == {"light", "dark"}
+
+
+def test_a_page_without_colour_modes_is_audited_once(
+    check_site: ModuleType, tmp_path: Path
+) -> None:
+    site = make_site(tmp_path / "html", {})
+    plain = '<!DOCTYPE html><html lang="en"><title>plain</title><h1>plain</h1><p>one look</p>'
+    (site / "index.html").write_text(plain)
+    code, out = run(check_site, [str(site), "--report", str(tmp_path / "report.json")])
+    assert code == 0, out
+    (result,) = json.loads((tmp_path / "report.json").read_text())["pages"]
+    assert list(result["backgrounds"]) == list(result["accessibility"]) == ["light"]
+
+
+def test_without_axe_core_it_says_how_to_install_it(
+    check_site: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = make_site(tmp_path / "html", GOOD)
+    monkeypatch.setattr(check_site, "AXE", ROOT / "tools" / "axe" / "no-such-axe.min.js")
+    check_site.axe_source.cache_clear()
+    try:
+        with pytest.raises(SystemExit, match=r"run `bash tools/install-browser.sh`"):
+            check_site.main([str(site)])
+    finally:
+        check_site.axe_source.cache_clear()
 
 
 def test_a_broken_site_exits_1_and_lists_its_failures(broken: dict) -> None:
     assert broken["code"] == 1
-    assert "4 pages, 1 passed, 3 failed" in broken["out"]
+    assert "8 pages, 1 passed, 7 failed" in broken["out"]
     assert broken["pages"]["index.html"]["failures"] == []
 
 
@@ -166,6 +229,39 @@ def test_a_broken_site_exits_1_and_lists_its_failures(broken: dict) -> None:
                 "math not rendered: 1 math elements and no <mjx-container>",
                 "console error: broken_render.html",
                 '"boom"',
+            ],
+        ),
+        (
+            "inaccessible.html",
+            [
+                "accessibility (light, dark): critical button-name: Buttons must have "
+                "discernible text; 1 node, first: button (<button></button>)",
+                "accessibility (light, dark): critical label: Form elements must have labels; "
+                '1 node, first: input (<input type="text">)',
+                "accessibility (dark): serious color-contrast:",
+                "first: .faint",
+            ],
+        ),
+        (
+            "bad_alt.html",
+            [
+                "image alt text is a file name: <img src='dot.png' alt='../_images/dot.png'>",
+                "image alt text is a file name: <img src='dot.png' alt='dot.PNG'>",
+                "image without alt text: <img src='dot.png'>",
+            ],
+        ),
+        (
+            "no_dark.html",
+            [
+                "dark mode did not apply: data-theme='dark', data-mode=None, "
+                "background rgb(255, 255, 255)"
+            ],
+        ),
+        (
+            "wide_code.html",
+            [
+                "a code block wider than the column at 1280 px; widest: ",
+                "px in 600 px, its longest line 'long_line = value_0 + value_1 + value_2",
             ],
         ),
     ],

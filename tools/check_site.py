@@ -1,9 +1,14 @@
 """Check the built site in a real browser (headless Chromium): `make check-site`.
 
 Every page is served from 127.0.0.1, loaded, and checked the way a reader would see it:
-no console errors, every image loaded, math typeset by MathJax, no glued value left
-unrendered, every internal link and #anchor resolving, and no sideways scroll on a phone.
-Chapter pages are also photographed at desktop and phone width.
+no console errors, every image loaded and described by alt text (not a file name), math
+typeset by MathJax, no glued value left unrendered, every internal link and #anchor
+resolving, no code block scrolling sideways at desktop width, and no sideways scroll on a
+phone. Each page is also audited for accessibility with axe-core (pinned in
+tools/axe/package-lock.json, installed by `bash tools/install-browser.sh`) at desktop width,
+in the theme's light mode and again in its dark mode: a "serious" or "critical" violation
+fails the page, "moderate" and "minor" ones are only counted in the JSON report.
+Chapter pages are also photographed at desktop width (light and dark) and at phone width.
 
     python tools/check_site.py _build/html --screenshots _build/screenshots
 
@@ -34,10 +39,12 @@ from typing import Any
 from urllib.parse import unquote, urldefrag, urlsplit
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import JavascriptException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.wait import WebDriverWait
 
+ROOT = Path(__file__).resolve().parent.parent  # the repo
+AXE = ROOT / "tools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CHROME_FLAGS = (
@@ -54,6 +61,14 @@ DESKTOP = (1280, 900)  # (width, height) of the viewport, css pixels
 PHONE = (390, 844)  # a current phone in portrait
 PAGE_TIMEOUT_S = 60  # page load, readyState
 WAIT_TIMEOUT_S = 30  # images and MathJax, each
+AXE_TIMEOUT_S = 60  # one axe-core run (a few seconds on the longest chapter)
+FAILING_IMPACTS = ("critical", "serious")  # axe's other impacts, moderate and minor, are noted
+# the theme's colour modes (pydata-sphinx-theme: <html data-theme> and localStorage "mode"),
+# each audited; a page without data-theme has one look, audited in the first
+MODES = ("light", "dark")
+DARK_LUMINANCE = 0.2  # a page background darker than this is dark (white is 1, black 0)
+# alt text that is a file name, as when an image has no alt and the build fills in its path
+IMAGE_SUFFIXES = (".png", ".svg", ".jpg", ".jpeg", ".gif", ".webp")
 SKIP_DIRS = {"_static", "_sources"}  # theme assets and page sources, not pages
 NOT_CHAPTERS = {"genindex.html", "search.html"}  # checked, but not photographed
 # chromium asks every origin for /favicon.ico by itself; the book links no icon
@@ -142,6 +157,69 @@ const id = arguments[0];
 return Boolean(document.getElementById(id) || document.getElementsByName(id).length);
 """
 
+# every <img> with its alt attribute (null when it has none)
+JS_IMAGE_ALTS = """
+return Array.from(document.images).map((img) => ({
+  src: img.getAttribute("src"),
+  alt: img.getAttribute("alt"),
+}));
+"""
+
+# code listings wider than their column: each one's widths and its longest line
+JS_WIDE_CODE = """
+return Array.from(document.querySelectorAll("div.highlight pre"))
+  .filter((pre) => pre.scrollWidth > pre.clientWidth + 1)
+  .map((pre) => ({
+    scroll_width: pre.scrollWidth,
+    client_width: pre.clientWidth,
+    line: pre.textContent.split("\\n").reduce((a, b) => (b.length > a.length ? b : a), ""),
+  }));
+"""
+
+# run after axe.min.js is injected; each violation with its first node, or {error}.
+# Transitions still running after a load (the theme fades sections and buttons in) are let
+# finish first, at most 2 s: axe reads the colours and opacity of the moment
+JS_AXE_RUN = """
+const done = arguments[arguments.length - 1];
+if (!window.axe) { done({error: "axe-core is not in the page"}); return; }
+const finite = document.getAnimations()
+  .filter((a) => a.effect && a.effect.getComputedTiming().endTime !== Infinity);
+Promise.race([
+  Promise.all(finite.map((a) => a.finished.catch(() => null))),
+  new Promise((resolve) => setTimeout(resolve, 2000)),
+]).then(() => window.axe.run(document, {resultTypes: ["violations"]})).then(
+  (results) => done(results.violations.map((v) => ({
+    id: v.id,
+    impact: v.impact,
+    help: v.help,
+    nodes: v.nodes.length,
+    target: v.nodes.length ? v.nodes[0].target.flat(Infinity).join(" ") : null,
+    html: v.nodes.length ? v.nodes[0].html : null,
+  }))),
+  (error) => done({error: String(error)}),
+);
+"""
+
+# the theme's colour mode as the page shows it, and the colour behind its text
+JS_MODE = """
+const html = document.documentElement;
+const clear = (colour) => colour === "transparent" || /^rgba\\(.*,\\s*0\\)$/.test(colour);
+let background = getComputedStyle(document.body).backgroundColor;
+if (clear(background)) background = getComputedStyle(html).backgroundColor;
+if (clear(background)) background = "rgb(255, 255, 255)";  // the canvas of a plain page
+return {
+  themed: html.hasAttribute("data-theme"),
+  theme: html.dataset.theme || null,
+  mode: html.dataset.mode || null,
+  background: background,
+};
+"""
+
+JS_SET_MODE = """
+localStorage.setItem("mode", arguments[0]);
+localStorage.setItem("theme", arguments[0]);
+"""
+
 JS_META_REFRESH = """
 return Boolean(document.querySelector("meta[http-equiv='refresh' i]"));
 """
@@ -208,6 +286,11 @@ class PageResult:
     math: int = 0  # elements of class "math"
     internal_links: int = 0
     external_links: int = 0  # counted, never fetched
+    # the page's background in each colour mode audited, e.g. {"light": "rgb(255, 255, 255)"}
+    backgrounds: dict[str, str] = field(default_factory=dict)
+    # axe-core's violations that do not fail the page: mode -> impact -> number of rules
+    accessibility: dict[str, dict[str, int]] = field(default_factory=dict)
+    accessibility_notes: list[str] = field(default_factory=list)  # each of those, described
     screenshots: list[str] = field(default_factory=list)
 
     @property
@@ -253,6 +336,9 @@ def browser() -> Iterator[webdriver.Chrome]:
         try:
             driver.set_page_load_timeout(PAGE_TIMEOUT_S)
             driver.set_script_timeout(WAIT_TIMEOUT_S)
+            # a reader whose system asks for light: the theme's "auto" mode is then light
+            light = {"features": [{"name": "prefers-color-scheme", "value": "light"}]}
+            driver.execute_cdp_cmd("Emulation.setEmulatedMedia", light)
             yield driver
         finally:
             driver.quit()
@@ -305,6 +391,22 @@ def load(driver: webdriver.Chrome, url: str) -> str:
         with contextlib.suppress(TimeoutException):
             WebDriverWait(driver, PAGE_TIMEOUT_S).until(lambda d: d.current_url != url)
         _wait_ready(driver)
+    return _wait_rendered(driver)
+
+
+def reload_in_mode(driver: webdriver.Chrome, mode: str) -> str:
+    """Choose the theme's colour `mode` as a reader's toggle does (localStorage), and reload.
+
+    Returns MathJax's status, as `load` does.
+    """
+    driver.execute_script(JS_SET_MODE, mode)
+    driver.refresh()
+    _wait_ready(driver)
+    return _wait_rendered(driver)
+
+
+def _wait_rendered(driver: webdriver.Chrome) -> str:
+    """Wait for the loaded page's images and MathJax; return MathJax's status."""
     with contextlib.suppress(TimeoutException):  # a hung image is reported by check_images
         driver.execute_async_script(JS_WAIT_IMAGES)
     try:
@@ -349,6 +451,18 @@ def check_images(driver: webdriver.Chrome) -> tuple[int, list[str]]:
     count = driver.execute_script("return document.images.length")
     broken = driver.execute_script(JS_BROKEN_IMAGES)
     return count, [f"image did not load: <img src={src!r}>" for src in broken]
+
+
+def check_alt_text(driver: webdriver.Chrome) -> list[str]:
+    """A failure per <img> whose alt text is missing, empty, or a file name or path."""
+    failures = []
+    for image in driver.execute_script(JS_IMAGE_ALTS):
+        src, alt = image["src"], image["alt"]
+        if alt is None or not alt.strip():
+            failures.append(f"image without alt text: <img src={src!r}>")
+        elif alt.strip().lower().endswith(IMAGE_SUFFIXES) or "/_images/" in alt:
+            failures.append(f"image alt text is a file name: <img src={src!r} alt={alt!r}>")
+    return failures
 
 
 def prose_text(driver: webdriver.Chrome, skip_code: bool) -> str:
@@ -476,6 +590,108 @@ def _link_problem(
     return None
 
 
+def check_code_width(driver: webdriver.Chrome) -> list[str]:
+    """A failure if a code block scrolls sideways at the current (desktop) width."""
+    wide = driver.execute_script(JS_WIDE_CODE)
+    if not wide:
+        return []
+    widest = max(wide, key=lambda block: block["scroll_width"] - block["client_width"])
+    blocks = "a code block" if len(wide) == 1 else f"{len(wide)} code blocks"
+    return [
+        f"{blocks} wider than the column at {DESKTOP[0]} px; widest: "
+        f"{widest['scroll_width']} px in {widest['client_width']} px, its longest line "
+        f"{widest['line'].strip()[:60]!r}"
+    ]
+
+
+@functools.cache
+def axe_source() -> str:
+    """The text of axe.min.js, installed from tools/axe/package-lock.json."""
+    if not AXE.is_file():
+        raise SystemExit(
+            f"check-site: no {AXE.relative_to(ROOT)}: run `bash tools/install-browser.sh` "
+            "(it installs axe-core from tools/axe/package-lock.json)"
+        )
+    return AXE.read_text(encoding="utf-8")
+
+
+def run_axe(driver: webdriver.Chrome) -> list[dict[str, Any]]:
+    """axe-core's violations on the loaded page: id, impact, help, nodes, first target, html."""
+    driver.execute_script(axe_source())
+    driver.set_script_timeout(AXE_TIMEOUT_S)
+    try:
+        found = driver.execute_async_script(JS_AXE_RUN)
+    except (JavascriptException, TimeoutException) as error:
+        found = {"error": error.msg}
+    finally:
+        driver.set_script_timeout(WAIT_TIMEOUT_S)
+    if isinstance(found, dict):
+        raise RuntimeError(f"check-site: axe-core did not run: {found['error']}")
+    return found
+
+
+def luminance(colour: str) -> float:
+    """Relative luminance (0 black, 1 white) of a CSS colour as computed: "rgb(18, 18, 18)"."""
+    channels = [float(n) / 255 for n in re.findall(r"[\d.]+", colour)[:3]]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def audit_modes(driver: webdriver.Chrome, result: PageResult, stem: Path | None) -> list[str]:
+    """Audit the loaded page with axe-core in each colour mode of the theme (reloading it in
+    the next), photographing each if `stem`; the failures, the rest recorded in `result`."""
+    failures = []
+    violations = {}
+    for mode in MODES:
+        if mode != MODES[0]:
+            reload_in_mode(driver, mode)
+        shown = driver.execute_script(JS_MODE)
+        result.backgrounds[mode] = shown["background"]
+        dark = luminance(shown["background"]) < DARK_LUMINANCE
+        if shown["themed"] and (shown["theme"] != mode or dark != (mode == "dark")):
+            failures.append(  # an audit of the wrong colours would mislead
+                f"{mode} mode did not apply: data-theme={shown['theme']!r}, "
+                f"data-mode={shown['mode']!r}, background {shown['background']}"
+            )
+            continue
+        violations[mode] = run_axe(driver)
+        if stem:
+            suffix = "" if mode == MODES[0] else f"-{mode}"
+            name = f"{stem.name}-desktop{suffix}.png"
+            result.screenshots.append(screenshot(driver, stem.with_name(name)))
+        if not shown["themed"]:
+            break  # a page without colour modes has one look, audited now
+    return failures + check_accessibility(violations, result)
+
+
+def check_accessibility(
+    violations: dict[str, list[dict[str, Any]]], result: PageResult
+) -> list[str]:
+    """A failure per serious or critical axe violation (`violations` by mode, one line for a
+    violation alike in every mode); the others are counted and described in `result`."""
+    modes_of: dict[tuple, list[str]] = {}
+    for mode, found in violations.items():
+        counts = result.accessibility.setdefault(mode, {"moderate": 0, "minor": 0})
+        for v in found:
+            if v["impact"] not in FAILING_IMPACTS:
+                counts[v["impact"]] = counts.get(v["impact"], 0) + 1
+            key = (v["id"], v["impact"], v["help"], v["nodes"], v["target"], v["html"])
+            modes_of.setdefault(key, []).append(mode)
+    failures = []
+    for (rule, impact, help_text, nodes, target, html), modes in modes_of.items():
+        snippet = " ".join((html or "").split())
+        snippet = snippet if len(snippet) <= 100 else snippet[:99] + "…"
+        line = (
+            f"accessibility ({', '.join(modes)}): {impact} {rule}: {help_text}; "
+            f"{nodes} node{'s' if nodes != 1 else ''}, first: {target} ({snippet})"
+        )
+        if impact in FAILING_IMPACTS:
+            failures.append(line)
+        else:
+            result.accessibility_notes.append(line)
+    return failures
+
+
 def check_phone_width(driver: webdriver.Chrome) -> list[str]:
     """A failure if the page scrolls sideways at the current (phone) width, naming the culprit."""
     widest = driver.execute_script(JS_WIDEST)
@@ -504,7 +720,8 @@ def screenshot(driver: webdriver.Chrome, path: Path) -> str:
 def check_page(
     driver: webdriver.Chrome, base: str, page: str, targets: LinkTargets, shots: Path | None
 ) -> PageResult:
-    """Open one page at desktop width, then afresh at phone width, and run every check."""
+    """Open one page at desktop width (light, then reloaded dark), then afresh at phone width,
+    and run every check."""
     result = PageResult(page)
     stem = shots / shot_name(page) if shots is not None and is_chapter(page) else None
     driver.get_log("browser")  # drop what earlier pages logged
@@ -513,8 +730,7 @@ def check_page(
     shown = short(driver.current_url.split("#")[0], base)
     result.shown = shown if shown != page else None
     result.failures += desktop_checks(driver, result, mathjax, base, targets)
-    if stem:
-        result.screenshots.append(screenshot(driver, stem.with_name(f"{stem.name}-desktop.png")))
+    result.failures += audit_modes(driver, result, stem)
     # load again rather than resize: the theme animates its sidebars away on a resize
     set_viewport(driver, PHONE)
     load(driver, base + page)
@@ -528,10 +744,13 @@ def check_page(
 def desktop_checks(
     driver: webdriver.Chrome, result: PageResult, mathjax: str, base: str, targets: LinkTargets
 ) -> list[str]:
-    """Images, math, glue and links of the loaded page; fills in `result`'s counts."""
+    """Images and their alt text, math, glue, links and code widths of the loaded page; fills
+    in `result`'s counts."""
     failures = []
     result.images, found = check_images(driver)
     failures += found
+    failures += check_alt_text(driver)
+    failures += check_code_width(driver)
     result.math, found = check_math(driver, mathjax)
     failures += found
     failures += check_glue(driver)
@@ -548,6 +767,7 @@ def check_site(
     """Serve `root`, open every page (or `pages`) in headless Chromium, and check each."""
     if not (root / "index.html").is_file() and not pages:
         raise SystemExit(f"check-site: no {root}/index.html: run make book first")
+    axe_source()  # missing: say so before starting a browser
     targets = LinkTargets()
     with serve(root) as base, browser() as driver:
         return [check_page(driver, base, page, targets, shots) for page in find_pages(root, pages)]
@@ -560,6 +780,9 @@ def summary_line(result: PageResult) -> str:
         f"{result.images} images, {result.math} math, {result.internal_links} internal and "
         f"{result.external_links} external links"
     )
+    notes = len(result.accessibility_notes)
+    if notes:
+        counts += f", {notes} moderate/minor accessibility note{'s' if notes != 1 else ''}"
     problems = "" if result.ok else f"  -> {len(result.failures)} problem(s)"
     page = f"{result.page} -> {result.shown}" if result.shown else result.page
     return f"{verdict} {page}  ({counts}){problems}"
