@@ -74,6 +74,7 @@ def test_the_closure_follows_imports_through_the_package():
     assert names == {
         "runs.py", "train.py", "lectures.py", "__init__.py", "bookbuild/__init__.py",
         "bookbuild/runcache.py", "bookbuild/digest.py", "bookbuild/cores.py",
+        "bookbuild/progress.py",
     }  # fmt: skip
     names = {p.stem for p in module_closure(PACKAGE, ["models"])}
     assert names == {"models", "layers"}
