@@ -10,6 +10,10 @@ What the book teaches, each module with the chapter that introduces it:
   Sequential (Ch. 3, 5)
 - ``models``   -- models honouring the same contract: the MLP (Ch. 2-3), the deep MLP (Ch. 3),
   the WaveNet-style tree and its dilated-convolution twin (Ch. 5); ``num_params`` (Ch. 2)
+- ``sequence`` -- the contract's one extension: models that predict at every position of
+  their context, and the loss that scores them there (Ch. 7)
+- ``recurrent`` -- a vanilla RNN and a GRU, their cells written out (Ch. 7)
+- ``transformer`` -- a small causal Transformer: LayerNorm and self-attention written out (Ch. 7)
 - ``train``    -- the training loop (SGD or AdamW), split evaluation, the learning-rate finder
   (Ch. 1-2, 5)
 - ``runs``     -- seeded training runs as data, trained in parallel worker processes (Ch. 2)
@@ -44,7 +48,10 @@ checks the code against it). Imports point one way: no module imports one that i
     bigram    -> vocab
     layers    -> (nothing)
     models    -> layers
-    train     -> bookbuild
+    sequence  -> (nothing)
+    recurrent -> layers, sequence
+    transformer -> layers, sequence
+    train     -> sequence, bookbuild
     runs      -> lectures, train, bookbuild
     stats     -> layers, train
     backprop  -> train, bookbuild
@@ -54,8 +61,9 @@ checks the code against it). Imports point one way: no module imports one that i
     plots     -> (nothing)
     report    -> (nothing)
     timing    -> (nothing)
-    checkpoint -> vocab, data, bigram, models
-    cli       -> fetch, vocab, data, bigram, models, train, sample, checkpoint
+    checkpoint -> vocab, data, bigram, models, recurrent, transformer
+    cli       -> fetch, vocab, data, bigram, models, recurrent, transformer, sequence,
+                 train, sample, checkpoint
     __main__  -> cli
     bookbuild -> (nothing)
 """

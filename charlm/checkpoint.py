@@ -29,12 +29,21 @@ import torch.nn as nn
 from charlm.bigram import BigramConfig
 from charlm.data import Split
 from charlm.models import MLPConfig, WaveNetConfig
+from charlm.recurrent import RecurrentConfig
+from charlm.transformer import TransformerConfig
 from charlm.vocab import Vocab
 
 FORMAT = "charlm-checkpoint/1"
 MANIFEST = "checkpoint.json"
 # every kind of model a checkpoint can hold, by the name the command uses
-CONFIGS = {"bigram": BigramConfig, "mlp": MLPConfig, "wavenet": WaveNetConfig}
+CONFIGS = {
+    "bigram": BigramConfig,
+    "mlp": MLPConfig,
+    "wavenet": WaveNetConfig,
+    "rnn": RecurrentConfig,
+    "gru": RecurrentConfig,
+    "transformer": TransformerConfig,
+}
 
 
 class CheckpointError(RuntimeError):
@@ -45,7 +54,7 @@ class CheckpointError(RuntimeError):
 class Checkpoint:
     """What a checkpoint folder holds, in memory."""
 
-    kind: str  # "bigram", "mlp" or "wavenet"
+    kind: str  # "bigram", "mlp", "wavenet", "rnn", "gru" or "transformer"
     config: Any  # the kind's config dataclass
     vocab: Vocab
     split: Split  # the words the model trained on, and the held-out ones

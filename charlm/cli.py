@@ -1,6 +1,7 @@
 """The ``charlm`` command: train, sample and evaluate the book's models on any word list.
 
     charlm train WORDS.txt --model wavenet --out DIR   # the book's fast recipe (Chapter 6)
+    charlm train WORDS.txt --model transformer --out DIR   # Chapter 7's
     charlm sample DIR -n 20 --temperature 0.8 --prefix ma
     charlm eval DIR [OTHER_WORDS.txt]
 
@@ -26,8 +27,11 @@ from charlm.bigram import BigramConfig
 from charlm.data import build_dataset, load_words, split_words
 from charlm.fetch import DataError
 from charlm.models import MLPConfig, WaveNetConfig
+from charlm.recurrent import RecurrentConfig
 from charlm.sample import check_options, sample
+from charlm.sequence import whole_words
 from charlm.train import TrainConfig, evaluate, train
+from charlm.transformer import TransformerConfig
 from charlm.vocab import BOUNDARY, Vocab
 
 MIN_WORDS = 10  # the fewest words an 80/10/10 split leaves a dev and a test word of
@@ -45,7 +49,13 @@ MODELS = {
         batchnorm=True,
     ),  # fmt: skip
     "wavenet": lambda V, fast: WaveNetConfig(vocab_size=V, fast_kernels=fast),
+    # Chapter 7: models that read a whole word and predict at every position
+    "rnn": lambda V, fast: RecurrentConfig(cell="rnn", vocab_size=V),
+    "gru": lambda V, fast: RecurrentConfig(cell="gru", vocab_size=V),
+    "transformer": lambda V, fast: TransformerConfig(vocab_size=V),
 }
+SEQUENCE_MODELS = ("rnn", "gru", "transformer")
+LONGEST_CONTEXT = 32  # the sequence models read at most this many characters
 # how to train: Chapter 6's fast recipe, or the lectures' SGD
 RECIPES = {
     "fast": TrainConfig(
@@ -55,6 +65,11 @@ RECIPES = {
         steps=200_000, batch_size=32, lr=0.1, decay_step=150_000, lr_final=0.01
     ),  # fmt: skip
 }
+# the sequence models' fast recipe (Chapter 7): whole words, AdamW with weight decay
+SEQUENCE_RECIPE = TrainConfig(
+    steps=1500, batch_size=256, lr=2e-3, optimizer="adamw", weight_decay=0.1,
+    schedule="cosine", lr_final=0.0,
+)  # fmt: skip
 
 
 class UsageError(Exception):
@@ -91,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=sorted(MODELS), default="wavenet", help="default: wavenet")
     p.add_argument("--out", type=Path, required=True, help="the checkpoint folder to write")
     p.add_argument("--recipe", choices=sorted(RECIPES),
-                   help="fast: AdamW, batch 512, cosine decay, 4,000 steps (Chapter 6); "
+                   help="fast: AdamW, batch 512, cosine decay, 4,000 steps (Chapter 6; for "
+                   "rnn, gru and transformer: batch 256 words, 1,500 steps, Chapter 7); "
                    "lecture: SGD, batch 32, 200,000 steps (Chapter 5). Default: fast, or the "
                    "resumed run's")  # fmt: skip
     p.add_argument("--steps", type=positive_int, help="optimisation steps (default: the recipe's)")
@@ -148,7 +164,8 @@ def run_train(args: argparse.Namespace) -> int:
     if args.resume:  # the run in --out: its model, words and recipe, from its kept step
         kept = ckpt.load(args.out)
         kind, config, vocab, split, log = kept.kind, kept.config, kept.vocab, kept.split, kept.log
-        recipe = with_steps(RECIPES[args.recipe or log["recipe"]], args.steps or log["total"])
+        recipe = with_steps(recipe_for(kind, args.recipe or log["recipe"]),
+                            args.steps or log["total"])  # fmt: skip
         start = log["step"]
         kept_checks = log["steps"].index(start) + 1  # forget the checks after the kept step
         log = {**log, **{k: log[k][:kept_checks] for k in ("steps", "seconds", "train", "dev")}}
@@ -157,7 +174,11 @@ def run_train(args: argparse.Namespace) -> int:
         words = load_words(args.words)
         kind, vocab, split = args.model, vocab_for(words, args.words), split_words(words)
         config = MODELS[kind](len(vocab), (args.recipe or "fast") == "fast")
-        recipe = RECIPES[args.recipe or "fast"]
+        if kind in SEQUENCE_MODELS:  # a context that holds the longest word and its start
+            longest = max(len(w) for w in words) + 1
+            config = replace(config, block_size=min(max(config.block_size, longest),
+                                                    LONGEST_CONTEXT))  # fmt: skip
+        recipe = recipe_for(kind, args.recipe or "fast")
         recipe = with_steps(recipe, args.steps) if args.steps else recipe
         log = {"steps": [], "seconds": [], "train": [], "dev": [], "best_dev": math.inf, "step": 0}
         start = 0
@@ -166,6 +187,8 @@ def run_train(args: argparse.Namespace) -> int:
     log.update(recipe=args.recipe or log.get("recipe", "fast"), total=recipe.steps, seed=args.seed)
     data = {name: build_dataset(getattr(split, name), vocab, config.block_size)
             for name in ("train", "dev", "test")}  # fmt: skip
+    if kind in SEQUENCE_MODELS:  # one row per word, all of its characters predicted at once
+        data["train"] = whole_words(*data["train"])
     data = {name: (X.to(device), Y.to(device)) for name, (X, Y) in data.items()}
     g = torch.Generator().manual_seed(args.seed)
     model = config.build(g).to(device)
@@ -270,6 +293,16 @@ def vocab_for(words: list[str], path: Path) -> Vocab:
         )
     uses_dot = any(BOUNDARY in w for w in words)
     return Vocab.from_words(words, boundary="\n" if uses_dot else BOUNDARY)
+
+
+def recipe_for(kind: str, name: str) -> TrainConfig:
+    """The recipe ``name`` for a model ``kind``: the sequence models have only their own."""
+    if kind in SEQUENCE_MODELS:
+        if name != "fast":
+            raise UsageError(f"--recipe {name}: the {kind} model trains with its own recipe "
+                             "only (leave --recipe out)")  # fmt: skip
+        return SEQUENCE_RECIPE
+    return RECIPES[name]
 
 
 def with_steps(recipe: TrainConfig, steps: int) -> TrainConfig:

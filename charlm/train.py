@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from charlm.bookbuild.cores import training_cores
+from charlm.sequence import next_char_loss
 
 
 @dataclass(frozen=True)
@@ -151,8 +152,9 @@ def train(
             else:
                 ix = torch.randint(0, X.shape[0], (config.batch_size,), generator=generator)
                 Xb, Yb = X[ix], Y[ix]  # (B, T), (B,)
-            logits = model(Xb)  # (B, V)
-            loss = F.cross_entropy(logits, Yb)
+            # F.cross_entropy(model(Xb), Yb): the next character's loss (Chapter 7's sequence
+            # models are scored at every position of the context: charlm.sequence)
+            loss = next_char_loss(model, Xb, Yb)
             objective = loss
             if config.l2 > 0:
                 objective = loss + config.l2 * sum((p**2).mean() for p in penalised)
