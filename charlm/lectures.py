@@ -53,3 +53,8 @@ PART5_LOG = {  # the lecture's performance log: (params, train, val)
     "fix BatchNorm for 3-D input": ("22K", 1.912, 2.022),
     "scale up: embedding 24, hidden 128": ("76K", 1.769, 1.993),
 }
+
+# makemore, the lectures' companion script (Chapter 7): its README's test loss for its
+# default Transformer on names, and its test split: min(1,000, 10%) of the words
+MAKEMORE_TRANSFORMER_TEST = 1.92
+MAKEMORE_TEST_WORDS = 1_000

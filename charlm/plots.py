@@ -347,22 +347,25 @@ def plot_results(points: Sequence[tuple[str, int, float, float | None, float | N
     return fig
 
 
-def plot_loss_vs_time(curves: dict, target: float | None = None) -> Figure:
-    """Training loss against wall-clock seconds, one line per recipe (Chapters 5-6).
+def plot_loss_vs_time(
+    curves: dict, target: float | None = None, ylabel: str = "training loss (running mean)"
+) -> Figure:
+    """A loss against wall-clock seconds, one line per recipe (Chapters 5-7).
 
-    ``curves`` maps a label to (seconds, losses) of equal length.
+    ``curves`` maps a label to (seconds, losses) of equal length; a single point is drawn
+    as a marker.
     """
     fig = _figure((7, 4))
     ax = fig.axes[0]
     with plt.rc_context(STYLE):
         for label, (seconds, losses) in curves.items():
-            ax.plot(seconds, losses, lw=1.6, label=label)
+            ax.plot(seconds, losses, lw=1.6, label=label, marker="o" if len(losses) == 1 else None)
         if target is not None:
             ax.axhline(target, color=ACCENT, ls="--", lw=1.1, label=f"{target:g}")
         ax.set_xscale("log")
         _plain_log_ticks(ax.xaxis)
         ax.set_xlabel("wall-clock time (s, log scale)")
-        ax.set_ylabel("training loss (running mean)")
+        ax.set_ylabel(ylabel)
         ax.legend(frameon=False)
     return fig
 
@@ -377,6 +380,44 @@ def plot_training_log(steps: Sequence[int], train: Sequence[float], dev: Sequenc
         ax.set_xlabel("step")
         ax.set_ylabel("loss")
         ax.legend(frameon=False)
+    return fig
+
+
+def plot_train_dev(panels: dict) -> Figure:
+    """Training loss and dev loss against steps, one panel per model (Chapter 7).
+
+    ``panels`` maps a title to (steps, training losses, dev steps, dev losses); the
+    training losses are running means, one per step in ``steps``.
+    """
+    fig = _grid(len(panels), height=3.0)
+    with plt.rc_context(STYLE):
+        for ax, (title, (steps, train, dev_steps, dev)) in zip(fig.axes, panels.items()):
+            ax.plot(steps, train, lw=1.4, color=INK, label="training loss (running mean)")
+            ax.plot(dev_steps, dev, lw=1.6, color=ACCENT, marker="o", ms=3, label="dev loss")
+            ax.set_title(title, fontsize=11)
+            ax.set_xlabel("step")
+            ax.set_ylabel("loss")
+            ax.legend(frameon=False, fontsize=8)
+        fig.tight_layout()
+    return fig
+
+
+def plot_attention(weights, labels: Sequence[str], title: str = "") -> Figure:
+    """One attention head's weights as a heatmap: row t is how much position t reads each
+    position (Chapter 7). ``weights`` is (T, T); ``labels`` names each position."""
+    weights = np.asarray(weights)
+    fig = _figure((4.6, 4.2))
+    ax = fig.axes[0]
+    with plt.rc_context(STYLE):
+        image = ax.imshow(weights, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_xlabel("position read (key)")
+        ax.set_ylabel("position reading (query)")
+        ax.grid(False)
+        if title:
+            ax.set_title(title, fontsize=11)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="attention weight")
     return fig
 
 

@@ -4,7 +4,7 @@ Both read the context one character at a time and carry a hidden state ``h`` fro
 position to the next; the logits at position t come from the state after reading the
 first t + 1 characters, so they predict at every position (``charlm.sequence``).
 
-- The RNN (Elman 1990; as a language model, Mikolov et al. 2010): ``h = tanh(x Wx + h Wh + b)``.
+- The RNN (as a language model: Mikolov et al. 2010): ``h = tanh(x Wx + h Wh + b)``.
 - The GRU (Cho et al. 2014) adds two gates computed from x and h: an update gate z that
   decides how much of the old state to keep, and a reset gate r that decides how much of
   it the candidate state may read. The gradient can then flow through ``z * h``, a path

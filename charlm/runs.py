@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import torch.nn as nn
 
 from charlm import lectures
 from charlm.bookbuild import runcache
-from charlm.train import TrainConfig, TrainResult, evaluate_splits, train
+from charlm.train import TrainConfig, TrainResult, evaluate, evaluate_splits, train
 
 Splits = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
@@ -45,6 +46,7 @@ class Run:
     seed: int = lectures.SEED  # the generator's seed: parameters first, then batches
     data: str = "train"  # which split to train on
     eval_on: tuple[str, ...] | None = None  # splits to evaluate on afterwards (None: all)
+    dev_every: int | None = None  # also the dev loss every this many steps (Chapter 7)
 
 
 @dataclass
@@ -55,6 +57,8 @@ class RunResult:
     state: dict[str, torch.Tensor] = field(repr=False)  # the trained parameters
     history: TrainResult = field(repr=False)
     losses: dict[str, float]  # split name -> mean loss after training
+    # (step, seconds of training so far, dev loss) every ``run.dev_every`` steps
+    dev_curve: list[tuple[int, float, float]] = field(default_factory=list)
 
     def model(self) -> nn.Module:
         """The trained model, rebuilt from the config and the weights, in eval mode."""
@@ -75,10 +79,31 @@ def fit(run: Run, splits: Splits) -> RunResult:
     g = torch.Generator().manual_seed(run.seed)
     model = run.model.build(g)
     X, Y = splits[run.data]
-    history = train(model, X, Y, run.train, generator=g)
+    checks = DevChecks(*splits["dev"], run.dev_every) if run.dev_every else None
+    history = train(model, X, Y, run.train, generator=g, hooks=[checks] if checks else [])
+    curve = []
+    if checks:  # the time spent on the checks is not training time
+        curve = [(step, history.times[step - 1] - before, dev) for step, before, dev in checks.done]
+        history.seconds -= checks.seconds
     names = splits if run.eval_on is None else run.eval_on
     losses = evaluate_splits(model, {name: splits[name] for name in names})
-    return RunResult(run, model.state_dict(), history, losses)
+    return RunResult(run, model.state_dict(), history, losses, curve)
+
+
+class DevChecks:
+    """A training hook: the dev loss every ``every`` steps (Chapter 7's train-against-dev
+    curves), and the seconds these checks took, so they can be left out of training time."""
+
+    def __init__(self, X: torch.Tensor, Y: torch.Tensor, every: int) -> None:
+        self.X, self.Y, self.every = X, Y, every
+        self.done: list[tuple[int, float, float]] = []  # (step, seconds checking before, dev)
+        self.seconds = 0.0  # spent checking
+
+    def __call__(self, step: int, model: nn.Module, loss: torch.Tensor, lr: float) -> None:
+        if (step + 1) % self.every == 0:
+            start = time.perf_counter()
+            self.done.append((step + 1, self.seconds, evaluate(model, self.X, self.Y)))
+            self.seconds += time.perf_counter() - start
 
 
 def _one_thread() -> None:

@@ -89,6 +89,13 @@ def next_chars(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     return torch.cat([shifted, Y[:, None]], dim=1)  # (B, T)
 
 
+def aligned_targets(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """What each position of ``left_align(X)`` predicts (B, T): ``next_chars(X, Y)``, moved
+    the same way, and ``IGNORE`` after the window's last character."""
+    index, _ = _alignment(X)
+    return _move(next_chars(X, Y), index, IGNORE)
+
+
 def whole_words(X: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The windows whose target is the end token: with ``block_size`` above the longest
     word's length, one per word, holding all of it, and all of its targets."""
@@ -101,8 +108,7 @@ def next_char_loss(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> torch.
     ``SequenceModel``, at every position of each left-aligned window (Chapters 1 and 7)."""
     if not isinstance(model, SequenceModel):
         return F.cross_entropy(model(X), Y)
-    index, _ = _alignment(X)
-    inputs = _move(X, index, 0)  # (B, T): the start token, the word, then padding
-    targets = _move(next_chars(X, Y), index, IGNORE)  # (B, T): nothing to predict past the end
+    inputs, _ = left_align(X)  # (B, T): the start token, the word, then padding
+    targets = aligned_targets(X, Y)  # (B, T)
     logits = model.all_logits(inputs)  # (B, T, V)
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)

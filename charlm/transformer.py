@@ -19,15 +19,6 @@ import torch.nn.functional as F
 from charlm.layers import Linear
 from charlm.sequence import SequenceModel
 
-INIT_STD = 0.02  # GPT-2's standard deviation for every weight matrix and embedding
-
-
-def _linear(fan_in: int, fan_out: int, g: torch.Generator, std: float = INIT_STD) -> Linear:
-    layer = Linear(fan_in, fan_out, generator=g)  # weight ~ randn / sqrt(fan_in), bias 0
-    with torch.no_grad():
-        layer.weight *= std * fan_in**0.5  # ~ N(0, std^2)
-    return layer
-
 
 class LayerNorm(nn.Module):
     """Normalise each position's features to zero mean and unit variance, then scale and
@@ -61,8 +52,8 @@ class CausalSelfAttention(nn.Module):
         if n_embd % n_head:
             raise ValueError(f"n_embd ({n_embd}) must be divisible by n_head ({n_head})")
         self.n_head = n_head
-        self.qkv = _linear(n_embd, 3 * n_embd, generator)
-        self.proj = _linear(n_embd, n_embd, generator)
+        self.qkv = Linear(n_embd, 3 * n_embd, generator=generator)
+        self.proj = Linear(n_embd, n_embd, generator=generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape
@@ -77,21 +68,42 @@ class CausalSelfAttention(nn.Module):
         return self.proj(y)
 
 
+class Dropout(nn.Module):
+    """In training, zero each value with probability ``p`` and scale the rest by 1/(1-p), so
+    no unit can rely on any one other (Srivastava et al. 2014); in eval, the identity.
+    The masks are drawn from the model's generator, the one its weights came from and the
+    batches come from, so a seeded run is repeatable (Chapter 7)."""
+
+    def __init__(self, p: float, generator: torch.Generator) -> None:
+        super().__init__()
+        self.p = p
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.rand(x.shape, generator=self.generator, device=x.device) >= self.p
+        return x * keep / (1 - self.p)
+
+
 class Block(nn.Module):
     """``x + attention(LN(x))``, then ``x + MLP(LN(x))``: a pre-LayerNorm block (Chapter 7)."""
 
-    def __init__(self, n_embd: int, n_head: int, *, generator: torch.Generator) -> None:
+    def __init__(
+        self, n_embd: int, n_head: int, dropout: float = 0.0, *, generator: torch.Generator
+    ) -> None:
         super().__init__()
         g = generator
         self.ln1 = LayerNorm(n_embd)
         self.attn = CausalSelfAttention(n_embd, n_head, generator=g)
         self.ln2 = LayerNorm(n_embd)
-        self.fc = _linear(n_embd, 4 * n_embd, g)
-        self.fc_out = _linear(4 * n_embd, n_embd, g)
+        self.fc = Linear(n_embd, 4 * n_embd, generator=g)
+        self.fc_out = Linear(4 * n_embd, n_embd, generator=g)
+        self.drop = Dropout(dropout, g)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))  # positions exchange information
-        return x + self.fc_out(F.gelu(self.fc(self.ln2(x))))  # each position computes alone
+        x = x + self.drop(self.attn(self.ln1(x)))  # positions exchange information
+        return x + self.drop(self.fc_out(F.gelu(self.fc(self.ln2(x)))))  # each on its own
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,7 @@ class TransformerConfig:
     n_layer: int = 4  # blocks
     n_head: int = 4  # attention heads per block
     n_embd: int = 64  # width of the residual stream
+    dropout: float = 0.0  # probability of zeroing each value a block adds to the stream
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -111,6 +124,8 @@ class TransformerConfig:
                 raise ValueError(
                     f"TransformerConfig.{name} must be a positive integer, got {value!r}"
                 )
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"TransformerConfig.dropout must be in [0, 1), got {self.dropout!r}")
         if self.n_embd % self.n_head:
             raise ValueError(
                 f"TransformerConfig.n_embd ({self.n_embd}) must be divisible by n_head "
@@ -129,13 +144,15 @@ class Transformer(SequenceModel):
         g, C = generator, config.n_embd
         self.config = config
         self.block_size = config.block_size
-        self.wte = nn.Parameter(torch.randn(config.vocab_size, C, generator=g) * INIT_STD)
-        self.wpe = nn.Parameter(torch.randn(config.block_size, C, generator=g) * INIT_STD)
+        self.wte = nn.Parameter(torch.randn(config.vocab_size, C, generator=g))  # what
+        self.wpe = nn.Parameter(torch.randn(config.block_size, C, generator=g))  # where
         self.blocks = nn.ModuleList(
-            Block(C, config.n_head, generator=g) for _ in range(config.n_layer)
+            Block(C, config.n_head, config.dropout, generator=g) for _ in range(config.n_layer)
         )
         self.ln_f = LayerNorm(C)
-        self.head = _linear(C, config.vocab_size, g)
+        self.head = Linear(C, config.vocab_size, generator=g)
+        with torch.no_grad():
+            self.head.weight *= 0.1  # less confident predictions at initialisation
 
     def all_logits(self, idx: torch.Tensor) -> torch.Tensor:
         B, T = idx.shape

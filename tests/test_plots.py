@@ -5,7 +5,15 @@ import io
 import matplotlib.colors as mcolors
 import torch
 
-from charlm.plots import plot_bigram_counts, plot_loss, plot_mlp_diagram, plot_one_hot
+from charlm.plots import (
+    plot_attention,
+    plot_bigram_counts,
+    plot_loss,
+    plot_loss_vs_time,
+    plot_mlp_diagram,
+    plot_one_hot,
+    plot_train_dev,
+)
 
 
 def _is_white(color) -> bool:
@@ -108,3 +116,30 @@ def test_tree_draws_every_label_and_joins_each_unit_to_its_children():
     assert texts == [label for level in labels for label in level]
     assert len(fig.axes[0].get_lines()) == 8 + 4 + 2  # each unit to its two children
     assert _png(fig).startswith(b"\x89PNG")
+
+
+def test_train_dev_panels_draw_both_losses_per_model():
+    panels = {"RNN": ([1, 2, 3], [2.5, 2.2, 2.1], [2, 3], [2.3, 2.2]),
+              "GRU": ([1, 2, 3], [2.4, 2.1, 2.0], [2, 3], [2.2, 2.1])}  # fmt: skip
+    fig = plot_train_dev(panels)
+    assert [ax.get_title() for ax in fig.axes] == ["RNN", "GRU"]
+    for ax in fig.axes:
+        assert len(ax.lines) == 2
+        assert list(ax.lines[1].get_ydata()) in ([2.3, 2.2], [2.2, 2.1])
+
+
+def test_attention_heatmap_labels_both_axes_with_the_characters():
+    weights = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.2, 0.3, 0.5]])
+    fig = plot_attention(weights, [".", "a", "b"], "one head")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [".", "a", "b"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [".", "a", "b"]
+    assert ax.images[0].get_array().tolist() == weights.tolist()
+    assert ax.get_title() == "one head"
+
+
+def test_a_single_point_is_drawn_as_a_marker():
+    fig = plot_loss_vs_time({"one run": ([120.0], [1.99])}, ylabel="dev loss")
+    (line,) = fig.axes[0].lines
+    assert line.get_marker() == "o"
+    assert fig.axes[0].get_ylabel() == "dev loss"

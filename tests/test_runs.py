@@ -133,3 +133,19 @@ def test_fit_all_loads_cached_runs_without_workers(
     for a, b in zip(first, again):
         assert a.history.losses == b.history.losses and a.history.seconds == b.history.seconds
         assert all(torch.equal(a.state[k], b.state[k]) for k in a.state)
+
+
+def test_dev_checks_give_a_curve_without_their_own_time(tiny_words, tiny_vocab):
+    splits = _splits(tiny_words, tiny_vocab)
+    cfg = TrainConfig(steps=40, batch_size=8, lr=0.1)
+    run = Run(MLPConfig(vocab_size=len(tiny_vocab), n_embd=4, n_hidden=16), cfg, seed=1,
+              dev_every=10)  # fmt: skip
+    result = fit(run, splits)
+    assert [step for step, _, _ in result.dev_curve] == [10, 20, 30, 40]
+    seconds = [s for _, s, _ in result.dev_curve]
+    assert seconds == sorted(seconds) and seconds[-1] <= result.history.seconds
+    # the last check is the model as trained: the same dev loss as evaluated after
+    assert result.dev_curve[-1][2] == result.losses["dev"]
+    # and the checks change nothing about training itself
+    plain = fit(Run(run.model, cfg, seed=1), splits)
+    assert plain.history.losses == result.history.losses and plain.dev_curve == []
