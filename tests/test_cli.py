@@ -42,7 +42,7 @@ def train(words: Path, out: Path, *extra, capsys, model: str = "mlp") -> tuple[i
                "--eval-every", 10, "--threads", 1, *extra, capsys=capsys)  # fmt: skip
 
 
-@pytest.mark.parametrize("model", ["bigram", "mlp", "wavenet"])
+@pytest.mark.parametrize("model", ["bigram", "mlp", "wavenet", "rnn", "gru", "transformer"])
 def test_train_then_sample_then_eval(words, tmp_path, capsys, model, one_thread):
     out = tmp_path / "run"
     code, printed, err = train(words, out, capsys=capsys, model=model)
@@ -63,6 +63,19 @@ def test_train_then_sample_then_eval(words, tmp_path, capsys, model, one_thread)
         "train", "dev", "test"]  # fmt: skip
     code, printed, err = run("eval", out, words, capsys=capsys)
     assert code == 0 and f"({len(WORDS)} words)" in printed
+
+
+def test_a_sequence_model_reads_the_longest_word_and_has_its_own_recipe(
+    words, tmp_path, capsys, one_thread
+):
+    out = tmp_path / "run"
+    assert train(words, out, capsys=capsys, model="gru")[0] == 0
+    longest = max(len(w) for w in WORDS)
+    assert ckpt.load(out).config.block_size == max(16, longest + 1)
+    code, _, err = train(words, tmp_path / "lecture", "--recipe", "lecture", capsys=capsys,
+                         model="transformer")  # fmt: skip
+    assert code == 2 and "trains with its own recipe" in err
+    assert not (tmp_path / "lecture").exists()
 
 
 def test_the_same_seed_gives_the_same_samples(words, tmp_path, capsys, one_thread):
