@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from charlm.bookbuild.cores import training_cores
-from charlm.sequence import next_char_loss
+from charlm.sequence import SequenceModel, next_char_loss, window_loss
 
 
 @dataclass(frozen=True)
@@ -199,6 +199,8 @@ def evaluate(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> float:
     was_training = model.training
     model.eval()
     try:
+        if isinstance(model, SequenceModel):  # the same number, from one window per word
+            return window_loss(model, X, Y)
         return F.cross_entropy(model(X), Y).item()
     finally:
         model.train(was_training)

@@ -31,6 +31,7 @@ from charlm.sequence import (
     next_chars,
     whole_words,
 )
+from charlm.train import evaluate
 from charlm.transformer import TransformerConfig
 
 ATOL, RTOL = 1e-6, 1e-5
@@ -226,3 +227,30 @@ def test_whole_words_hold_every_prediction_once(kind, tiny_words, tiny_vocab):
             terms += [-logp[t, c] for t, c in enumerate(targets)]
     assert len(terms) == sum(len(w) + 1 for w in tiny_words)
     assert close(next_char_loss(model, Xw, Yw), torch.stack(terms).mean())
+
+
+@pytest.mark.parametrize("kind", BUILDERS)
+def test_evaluate_from_one_window_per_word_is_the_window_by_window_loss(
+    kind, tiny_words, tiny_vocab
+):
+    """``evaluate`` scores a sequence model from the windows that end each word; that is the
+    same number as scoring every window's last position, when the words fit their windows."""
+    model = _build(kind, len(tiny_vocab), block_size=max(map(len, tiny_words)) + 1).eval()
+    X, Y = build_dataset(tiny_words, tiny_vocab, model.block_size)
+    by_window = F.cross_entropy(model(X), Y).item()
+    assert evaluate(model, X, Y) == pytest.approx(by_window, abs=1e-6)
+    assert not model.training  # eval mode kept as it was
+
+
+@pytest.mark.parametrize("kind", BUILDERS)
+def test_evaluate_scores_window_by_window_when_a_word_fills_its_window(
+    kind, tiny_words, tiny_vocab, monkeypatch
+):
+    model = _build(kind, len(tiny_vocab), block_size=3).eval()  # words longer than 2 letters
+    X, Y = build_dataset(tiny_words, tiny_vocab, 3)
+    calls = []
+    monkeypatch.setattr(
+        model, "all_logits", lambda idx, f=model.all_logits: calls.append(idx.shape) or f(idx)
+    )
+    assert evaluate(model, X, Y) == F.cross_entropy(model(X), Y).item()
+    assert calls[0][0] == len(X)  # every window, not one per word
