@@ -6,7 +6,7 @@ What the book teaches, each module with the chapter that introduces it:
 - ``vocab``    -- the character vocabulary: ``.`` is 0, then sorted characters (Ch. 1)
 - ``data``     -- word loading, the lecture split, context-window datasets (Ch. 1-2)
 - ``bigram``   -- counting n-gram models and the neural bigram (Ch. 1)
-- ``layers``   -- hand-written Linear, BatchNorm1d, Tanh, Embedding, Flatten(Consecutive),
+- ``layers``   -- hand-written Linear, BatchNorm1d, Tanh, Dropout, Embedding, Flatten(Consecutive),
   Sequential (Ch. 3, 5)
 - ``models``   -- models honouring the same contract: the MLP (Ch. 2-3), the deep MLP (Ch. 3),
   the WaveNet-style tree and its dilated-convolution twin (Ch. 5); ``num_params`` (Ch. 2)

@@ -161,6 +161,24 @@ class _TanhViaSigmoid(torch.autograd.Function):
         return torch.ops.aten.tanh_backward(grad, t)  # grad * (1 - t**2)
 
 
+class Dropout(nn.Module):
+    """In training, zero each value with probability ``p`` and scale the rest by 1/(1-p), so
+    no unit can rely on any one other (Srivastava et al. 2014); in eval, the identity.
+    The masks are drawn from the model's generator, the one its weights came from and the
+    batches come from, so a seeded run is repeatable (Chapter 7)."""
+
+    def __init__(self, p: float, generator: torch.Generator) -> None:
+        super().__init__()
+        self.p = p
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.rand(x.shape, generator=self.generator, device=x.device) >= self.p
+        return x * keep / (1 - self.p)
+
+
 class Embedding(Layer):
     """Row lookup in a (num_embeddings, embedding_dim) table of standard normals (Chapter 3)."""
 

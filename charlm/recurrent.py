@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from charlm.layers import Embedding, Linear
+from charlm.layers import Dropout, Embedding, Linear
 from charlm.sequence import SequenceModel
 
 
@@ -75,6 +75,7 @@ class RecurrentConfig:
     block_size: int = 16  # characters of context (names are at most 15 long)
     n_embd: int = 64  # embedding size
     n_hidden: int = 128  # size of the hidden state
+    dropout: float = 0.0  # probability of zeroing each input to the cell and to the head
 
     def __post_init__(self) -> None:
         if self.cell not in ("rnn", "gru"):
@@ -85,6 +86,8 @@ class RecurrentConfig:
                 raise ValueError(
                     f"RecurrentConfig.{name} must be a positive integer, got {value!r}"
                 )
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"RecurrentConfig.dropout must be in [0, 1), got {self.dropout!r}")
 
     def build(self, generator: torch.Generator) -> RecurrentLM:
         return RecurrentLM(self, generator)
@@ -103,15 +106,16 @@ class RecurrentLM(SequenceModel):
         self.cell = cell(config.n_embd, config.n_hidden, generator=g)
         self.start = nn.Parameter(torch.zeros(1, config.n_hidden))  # the state before reading
         self.head = Linear(config.n_hidden, config.vocab_size, generator=g)
+        self.drop = Dropout(config.dropout, g)
         with torch.no_grad():
             self.head.weight *= 0.1  # less confident predictions at initialisation
 
     def all_logits(self, idx: torch.Tensor) -> torch.Tensor:
         B, T = idx.shape
-        x = self.embedding(idx)  # (B, T, E)
+        x = self.drop(self.embedding(idx))  # (B, T, E)
         h = self.start.expand(B, -1)  # (B, H)
         states = []
         for t in range(T):
             h = self.cell(x[:, t], h)  # (B, H): has read idx[:, :t + 1]
             states.append(h)
-        return self.head(torch.stack(states, dim=1))  # (B, T, V)
+        return self.head(self.drop(torch.stack(states, dim=1)))  # (B, T, V)

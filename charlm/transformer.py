@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from charlm.layers import Linear
+from charlm.layers import Dropout, Linear
 from charlm.sequence import SequenceModel
 
 
@@ -66,24 +66,6 @@ class CausalSelfAttention(nn.Module):
         y = att @ v  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # the heads side by side
         return self.proj(y)
-
-
-class Dropout(nn.Module):
-    """In training, zero each value with probability ``p`` and scale the rest by 1/(1-p), so
-    no unit can rely on any one other (Srivastava et al. 2014); in eval, the identity.
-    The masks are drawn from the model's generator, the one its weights came from and the
-    batches come from, so a seeded run is repeatable (Chapter 7)."""
-
-    def __init__(self, p: float, generator: torch.Generator) -> None:
-        super().__init__()
-        self.p = p
-        self.generator = generator
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        keep = torch.rand(x.shape, generator=self.generator, device=x.device) >= self.p
-        return x * keep / (1 - self.p)
 
 
 class Block(nn.Module):
