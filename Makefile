@@ -93,6 +93,8 @@ bench: data $(INSTALLED)
 	$(BIN)/python bench/train_step.py
 	$(BIN)/python bench/backprop_step.py
 	$(BIN)/python bench/cli_train.py
+	$(BIN)/python bench/cli_train.py --model gru --target 1.96 --eval-every 100 \
+		--out _build/bench/cli_train_gru.json
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check charlm tests bench book/_ext tools

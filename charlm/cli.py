@@ -51,8 +51,8 @@ MODELS = {
     "wavenet": lambda V, fast: WaveNetConfig(vocab_size=V, fast_kernels=fast),
     # Chapter 7: models that read a whole word and predict at every position
     "rnn": lambda V, fast: RecurrentConfig(cell="rnn", vocab_size=V),
-    "gru": lambda V, fast: RecurrentConfig(cell="gru", vocab_size=V),
-    "transformer": lambda V, fast: TransformerConfig(vocab_size=V),
+    "gru": lambda V, fast: RecurrentConfig(cell="gru", vocab_size=V, n_hidden=256, dropout=0.2),
+    "transformer": lambda V, fast: TransformerConfig(vocab_size=V, dropout=0.1),
 }
 SEQUENCE_MODELS = ("rnn", "gru", "transformer")
 LONGEST_CONTEXT = 32  # the sequence models read at most this many characters
@@ -67,7 +67,7 @@ RECIPES = {
 }
 # the sequence models' fast recipe (Chapter 7): whole words, AdamW with weight decay
 SEQUENCE_RECIPE = TrainConfig(
-    steps=1500, batch_size=256, lr=2e-3, optimizer="adamw", weight_decay=0.1,
+    steps=1500, batch_size=256, lr=5e-3, optimizer="adamw", weight_decay=0.1,
     schedule="cosine", lr_final=0.0,
 )  # fmt: skip
 
