@@ -72,9 +72,9 @@ def test_imported_submodules_reads_every_import_form():
 def test_the_closure_follows_imports_through_the_package():
     names = {p.relative_to(PACKAGE).as_posix() for p in module_closure(PACKAGE, ["runs"])}
     assert names == {
-        "runs.py", "train.py", "lectures.py", "__init__.py", "bookbuild/__init__.py",
-        "bookbuild/runcache.py", "bookbuild/digest.py", "bookbuild/cores.py",
-        "bookbuild/progress.py",
+        "runs.py", "train.py", "sequence.py", "lectures.py", "__init__.py",
+        "bookbuild/__init__.py", "bookbuild/runcache.py", "bookbuild/digest.py",
+        "bookbuild/cores.py", "bookbuild/progress.py",
     }  # fmt: skip
     names = {p.stem for p in module_closure(PACKAGE, ["models"])}
     assert names == {"models", "layers"}
@@ -84,5 +84,6 @@ def test_the_closure_follows_imports_through_the_package():
 def test_a_subpackage_module_is_found_with_its_init():
     names = {p.relative_to(PACKAGE).as_posix() for p in module_closure(PACKAGE, ["train"])}
     assert names == {
-        "train.py", "bookbuild/cores.py", "bookbuild/progress.py", "bookbuild/__init__.py",
+        "train.py", "sequence.py", "bookbuild/cores.py", "bookbuild/progress.py",
+        "bookbuild/__init__.py",
     }  # fmt: skip
