@@ -12,20 +12,31 @@ from charlm.bookbuild import cores as cores_module
 from charlm.bookbuild.cores import cores
 
 HOLDER = textwrap.dedent("""
-    import sys, time
+    import os, sys, time
     from charlm.bookbuild.cores import cores
-    n, work, hold = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+    n, work, hold = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
     with cores(n, work=work):
         print("start", time.time(), flush=True)
-        time.sleep(hold)
+        if hold.replace(".", "").isdigit():  # seconds
+            time.sleep(float(hold))
+        else:  # a file: held until it exists
+            while not os.path.exists(hold):
+                time.sleep(0.01)
         print("end", time.time(), flush=True)
 """)
 
 
-def _start(folder, n=1, work=0.0, hold=0.5):
+def _start(folder, n=1, work=0.0, hold="0.5"):
     env = {**os.environ, "CHARLM_CORES": str(folder)}
     args = [sys.executable, "-c", HOLDER, str(n), str(work), str(hold)]
     return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True)
+
+
+def _wait_for(condition, seconds=60.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 def _interval(proc):
@@ -35,10 +46,12 @@ def _interval(proc):
     return float(times["start"]), float(times["end"])
 
 
-def test_without_a_budget_it_does_nothing(monkeypatch):
+def test_without_a_budget_it_does_nothing(monkeypatch, tmp_path):
     monkeypatch.delenv("CHARLM_CORES", raising=False)
-    with cores(64, work=1.0):
-        pass
+    monkeypatch.chdir(tmp_path)
+    with cores(64, work=1.0):  # more cores than any machine has: it would wait for ever
+        assert cores_module._held == 0  # nothing taken
+    assert list(tmp_path.iterdir()) == []  # no lock file, no ticket, anywhere relative
 
 
 def test_never_more_holders_than_cores(tmp_path):
@@ -53,11 +66,14 @@ def test_never_more_holders_than_cores(tmp_path):
 
 def test_the_largest_waiting_job_goes_first(tmp_path):
     total = os.cpu_count() or 1
-    blocker = _start(tmp_path, n=total, work=0.0, hold=1.5)  # holds the whole machine
-    time.sleep(0.7)
-    small = _start(tmp_path, n=1, work=1.0, hold=0.1)
-    time.sleep(0.3)
-    large = _start(tmp_path, n=total, work=100.0, hold=0.3)  # asks later, needs every core
+    budget, release = tmp_path / "budget", tmp_path / "release"
+    blocker = _start(budget, n=total, work=0.0, hold=release)  # holds the whole machine
+    _wait_for(lambda: len(list(budget.glob("core-*"))) == total)  # all locked by the blocker
+    small = _start(budget, n=1, work=1.0, hold="0.1")
+    _wait_for(lambda: len(list(budget.glob("wait-*"))) == 1)  # the small job waits first
+    large = _start(budget, n=total, work=100.0, hold="0.3")  # asks later, needs every core
+    _wait_for(lambda: len(list(budget.glob("wait-*"))) == 2)  # both wait
+    release.touch()
     _, blocked_until = _interval(blocker)
     small_start, _ = _interval(small)
     large_start, large_end = _interval(large)

@@ -144,3 +144,39 @@ def test_the_site_url_brings_opengraph_tags_a_sitemap_and_a_404_page(tmp_path):
     log = subprocess.run(book.command(), capture_output=True, text=True, timeout=300, env=env)
     assert log.returncode != 0
     assert "CHARLM_SITE_URL must be an http(s) URL" in log.stdout + log.stderr
+
+
+def _cached_notebook(cache):
+    (notebook,) = cache.glob("executed/*/base.ipynb")
+    return notebook
+
+
+DAMAGES = {  # what happens to a cache, and the file the build must name
+    "truncated-notebook": lambda cache: _cached_notebook(cache).write_bytes(
+        _cached_notebook(cache).read_bytes()[:300]
+    ),
+    "missing-notebook": lambda cache: _cached_notebook(cache).unlink(),
+    "garbage-database": lambda cache: (cache / "global.db").write_bytes(b"not sqlite " * 200),
+}
+
+
+@pytest.mark.parametrize("edit", [True, False], ids=["after-an-edit", "unchanged"])
+@pytest.mark.parametrize("damage", list(DAMAGES))
+def test_a_damaged_execution_cache_heals_itself(tmp_path, damage, edit):
+    """A cache damaged between two builds: the next build says what it set aside in one
+    line, executes the page again and succeeds; the build after it uses the cache again."""
+    book = Book(tmp_path)
+    assert ok(book.build()) and book.runs == 1
+    cache = tmp_path / "_build" / ".jupyter_cache"
+    named = str(_cached_notebook(cache)) if "notebook" in damage else str(cache / "global.db")
+    DAMAGES[damage](cache)
+    if edit:
+        book.set_prose("Prose edited after the damage.")
+    result = book.build()
+    assert ok(result) and book.runs == 2  # executed again, and the site is whole
+    said = [line for line in result.stdout.splitlines() if "[execution] warning:" in line]
+    assert len(said) == 1 and named in said[0] and "executes again" in said[0], said
+    assert "value: alpha" in book.html
+    assert ("Prose edited after the damage." in book.html) == edit
+    healed = book.build()
+    assert ok(healed) and book.runs == 2 and "[execution] warning" not in healed.stdout

@@ -11,9 +11,12 @@ import venv
 from pathlib import Path
 
 import pytest
+import torch
 
 from charlm import checkpoint as ckpt
 from charlm.cli import main
+from charlm.data import load_words
+from charlm.sample import sample
 
 ROOT = Path(__file__).resolve().parent.parent
 # French words: accented letters exercise a vocabulary that is not a-z
@@ -113,83 +116,6 @@ def bad(err: str) -> bool:
     return err.count("\n") == 1 and "error:" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize(
-    "content, says",
-    [
-        (None, "no word list"),
-        (b"", "0 word(s)"),
-        (b"\n  \n", "0 word(s)"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
-        ("émile\nzoé\n".encode("latin-1"), "not UTF-8"),
-        (b"word\n", "1 word(s)"),
-    ],
-    ids=["missing", "empty", "blank", "binary", "latin-1", "one word"],
-)
-def test_a_bad_word_list_is_refused(tmp_path, capsys, content, says):
-    path = tmp_path / "words.txt"
-    if content is not None:
-        path.write_bytes(content)
-    code, _, err = train(path, tmp_path / "run", capsys=capsys)
-    assert code == 2 and bad(err) and says in err
-    assert not (tmp_path / "run").exists()
-
-
-def test_out_must_not_be_someone_elses_folder(words, tmp_path, capsys):
-    out = tmp_path / "mine"
-    out.mkdir()
-    (out / "notes.txt").write_text("keep me")
-    code, _, err = train(words, out, capsys=capsys)
-    assert code == 2 and bad(err) and "other files" in err
-    assert [p.name for p in out.iterdir()] == ["notes.txt"]
-
-
-def test_a_checkpoint_is_not_overwritten_without_resume(words, tmp_path, capsys, one_thread):
-    out = tmp_path / "run"
-    assert train(words, out, capsys=capsys)[0] == 0
-    before = (out / ckpt.MANIFEST).read_bytes()
-    code, _, err = train(words, out, capsys=capsys)
-    assert code == 2 and bad(err) and "--resume" in err
-    assert (out / ckpt.MANIFEST).read_bytes() == before
-
-
-@pytest.fixture
-def trained(words, tmp_path, capsys, one_thread) -> Path:
-    out = tmp_path / "run"
-    assert train(words, out, capsys=capsys)[0] == 0
-    capsys.readouterr()
-    return out
-
-
-@pytest.mark.parametrize(
-    "args, says",
-    [
-        (["--prefix", "xyz!"], "--prefix"),
-        (["--temperature", "0"], "temperature"),
-        (["--temperature", "-1"], "temperature"),
-        (["--temperature", "nan"], "temperature"),
-        (["--top-k", "0"], "top-k"),
-    ],
-)
-def test_bad_sampling_options_are_refused(trained, capsys, args, says):
-    code, out, err = run("sample", trained, *args, capsys=capsys)
-    assert code == 2 and bad(err) and says in err and out == ""
-
-
-@pytest.mark.parametrize("args", [["--model", "gpt"], ["--steps", "0"], ["--steps", "many"]])
-def test_bad_command_line_values_are_refused(words, tmp_path, capsys, args):
-    with pytest.raises(SystemExit) as exit:
-        main(["train", str(words), "--out", str(tmp_path / "run"), *args])
-    assert exit.value.code == 2 and "Traceback" not in capsys.readouterr().err
-    assert not (tmp_path / "run").exists()
-
-
-def test_eval_refuses_words_outside_the_vocabulary(trained, tmp_path, capsys):
-    other = tmp_path / "other.txt"
-    other.write_text("léa\nzoé!\n", encoding="utf-8")
-    code, _, err = run("eval", trained, other, capsys=capsys)
-    assert code == 2 and bad(err) and "'!'" in err
-
-
 def damage_weights(folder: Path) -> None:
     (weights,) = folder.glob("weights-*.pt")
     data = bytearray(weights.read_bytes())
@@ -204,30 +130,250 @@ def rewrite_manifest(folder: Path, **changes) -> None:
     path.write_text(json.dumps(manifest))
 
 
-@pytest.mark.parametrize(
-    "damage, says",
-    [
-        (lambda d: damage_weights(d), "damaged"),
-        (lambda d: (d / ckpt.MANIFEST).write_text("{not json"), "damaged"),
-        (lambda d: rewrite_manifest(d, format="charlm-checkpoint/9"), "format"),
-        (lambda d: rewrite_manifest(d, kind="transformer"), "not a readable"),
-        (lambda d: rewrite_manifest(d, config={"n_hidden": -1}), "not a readable"),
-        (lambda d: (d / ckpt.MANIFEST).unlink(), "not a charlm checkpoint"),
-    ],
-    ids=["weights", "manifest", "later format", "unknown kind", "bad config", "foreign"],
-)
-def test_a_bad_checkpoint_is_refused(trained, capsys, damage, says):
-    damage(trained)
-    for command in ("sample", "eval"):
-        code, out, err = run(command, trained, capsys=capsys)
-        assert code == 2 and bad(err) and says in err and out == ""
+def grow_hidden_layer(folder: Path) -> None:
+    config = json.loads((folder / ckpt.MANIFEST).read_text())["config"]
+    rewrite_manifest(folder, config={**config, "n_hidden": config["n_hidden"] + 1})
 
 
-def test_incompatible_weights_are_refused(trained, capsys):
-    config = json.loads((trained / ckpt.MANIFEST).read_text())["config"]
-    rewrite_manifest(trained, config={**config, "n_hidden": config["n_hidden"] + 1})
-    code, _, err = run("sample", trained, capsys=capsys)
-    assert code == 2 and bad(err) and "do not fit" in err
+def write(name: str, content: bytes):
+    return lambda tmp: (tmp / name).write_bytes(content)
+
+
+def other_files(tmp: Path) -> None:
+    (tmp / "mine").mkdir()
+    (tmp / "mine" / "notes.txt").write_text("keep me")
+
+
+WORD_LIST = ("\n".join(WORDS) + "\n").encode()
+TRAIN = ["train", "{tmp}/words.txt", "--out", "{tmp}/run", "--steps", "30"]
+# every refusal of the command: (what is on disk, the command line, what the line must say).
+# {tmp} is the test's folder; {ckpt} a checkpoint trained there (copied for each case)
+REFUSALS = {
+    # the word list
+    "missing list": (None, TRAIN, "no word list"),
+    "list is a folder": (lambda t: (t / "words.txt").mkdir(), TRAIN, "is a folder"),
+    "empty list": (write("words.txt", b""), TRAIN, "0 word(s)"),
+    "blank list": (write("words.txt", b"\n  \n"), TRAIN, "0 word(s)"),
+    "one word": (write("words.txt", b"word\n"), TRAIN, "1 word(s)"),
+    "binary list": (write("words.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), TRAIN, "binary"),
+    "latin-1 list": (write("words.txt", "émile\nzoé\n".encode("latin-1")), TRAIN, "not UTF-8"),
+    "utf-16 list": (write("words.txt", "\n".join(WORDS).encode("utf-16")), TRAIN, "iconv"),
+    "utf-16-le list": (write("words.txt", "\n".join(WORDS).encode("utf-16-le")), TRAIN, "UTF-16"),
+    # the output folder
+    "out has other files": (
+        lambda t: (write("words.txt", WORD_LIST)(t), other_files(t)),
+        ["train", "{tmp}/words.txt", "--out", "{tmp}/mine"],
+        "other files",
+    ),
+    "out is a file": (
+        lambda t: (write("words.txt", WORD_LIST)(t), write("run", b"x")(t)),
+        TRAIN,
+        "is a file",
+    ),
+    "out cannot exist": (
+        lambda t: (write("words.txt", WORD_LIST)(t), write("file", b"x")(t)),
+        ["train", "{tmp}/words.txt", "--out", "{tmp}/file/run"],
+        "cannot be written: ",
+    ),
+    "out holds a checkpoint": (
+        write("words.txt", WORD_LIST),
+        ["train", "{tmp}/words.txt", "--out", "{ckpt}"],
+        "--resume",
+    ),
+    "resume nothing": (
+        write("words.txt", WORD_LIST),
+        [*TRAIN, "--resume"],
+        "no checkpoint folder",
+    ),
+    "resume, all steps done": (
+        write("words.txt", WORD_LIST),
+        ["train", "{tmp}/words.txt", "--out", "{ckpt}", "--resume", "--steps", "10"],
+        "give more --steps",
+    ),
+    "sequence model, lecture recipe": (
+        write("words.txt", WORD_LIST),
+        [*TRAIN, "--model", "transformer", "--recipe", "lecture"],
+        "trains with its own recipe",
+    ),
+    # command-line values
+    "unknown model": (write("words.txt", WORD_LIST), [*TRAIN, "--model", "gpt"], "--model"),
+    "zero steps": (write("words.txt", WORD_LIST), [*TRAIN[:-1], "0"], "at least 1"),
+    "steps not a number": (write("words.txt", WORD_LIST), [*TRAIN[:-1], "many"], "whole number"),
+    "no --out": (write("words.txt", WORD_LIST), TRAIN[:2], "--out"),
+    "no command": (None, [], "required"),
+    # sampling
+    "prefix outside the vocabulary": (None, ["sample", "{ckpt}", "--prefix", "xyz!"], "--prefix"),
+    "prefix with the boundary": (None, ["sample", "{ckpt}", "--prefix", "."], "word's end"),
+    "temperature 0": (None, ["sample", "{ckpt}", "--temperature", "0"], "temperature"),
+    "temperature -1": (None, ["sample", "{ckpt}", "--temperature", "-1"], "temperature"),
+    "temperature nan": (None, ["sample", "{ckpt}", "--temperature", "nan"], "temperature"),
+    "temperature not a number": (None, ["sample", "{ckpt}", "--temperature", "hot"], "float"),
+    "top-k 0": (None, ["sample", "{ckpt}", "--top-k", "0"], "top-k"),
+    "n 0": (None, ["sample", "{ckpt}", "-n", "0"], "at least 1"),
+    # evaluating
+    "eval, words outside the vocabulary": (
+        write("other.txt", "léa\nzoé!\n".encode()),
+        ["eval", "{ckpt}", "{tmp}/other.txt"],
+        "'!'",
+    ),
+    "eval, empty list": (
+        write("other.txt", b""),
+        ["eval", "{ckpt}", "{tmp}/other.txt"],
+        "no words",
+    ),
+    # checkpoints
+    "no checkpoint": (None, ["sample", "{tmp}/nothing"], "no checkpoint folder"),
+    "damaged weights": (lambda t: damage_weights(t / "ckpt"), ["sample", "{ckpt}"], "damaged"),
+    "damaged manifest": (
+        lambda t: (t / "ckpt" / ckpt.MANIFEST).write_text("{not json"),
+        ["eval", "{ckpt}"],
+        "damaged",
+    ),
+    "later format": (
+        lambda t: rewrite_manifest(t / "ckpt", format="charlm-checkpoint/9"),
+        ["sample", "{ckpt}"],
+        "format",
+    ),
+    "unknown kind": (
+        lambda t: rewrite_manifest(t / "ckpt", kind="transformer"),
+        ["eval", "{ckpt}"],
+        "not a readable",
+    ),
+    "bad config": (
+        lambda t: rewrite_manifest(t / "ckpt", config={"n_hidden": -1}),
+        ["sample", "{ckpt}"],
+        "not a readable",
+    ),
+    "foreign folder": (
+        lambda t: (t / "ckpt" / ckpt.MANIFEST).unlink(),
+        ["eval", "{ckpt}"],
+        "not a charlm checkpoint",
+    ),
+    "weights that do not fit": (
+        lambda t: grow_hidden_layer(t / "ckpt"),
+        ["sample", "{ckpt}"],
+        "do not fit",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def a_checkpoint(tmp_path_factory) -> Path:
+    """One small trained MLP, copied into each test that needs it."""
+    folder = tmp_path_factory.mktemp("checkpoint")
+    (folder / "words.txt").write_text("\n".join(WORDS) + "\n", encoding="utf-8")
+    threads = torch.get_num_threads()
+    try:
+        code = main(["train", str(folder / "words.txt"), "--model", "mlp", "--out",
+                     str(folder / "run"), "--steps", "30", "--eval-every", "10",
+                     "--threads", "1"])  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    return folder / "run"
+
+
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every file and folder below ``folder``, with the bytes of each file."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_every_refusal_is_one_line_exit_2_and_nothing_written(case, tmp_path, a_checkpoint, capsys):
+    prepare, argv, says = REFUSALS[case]
+    shutil.copytree(a_checkpoint, tmp_path / "ckpt")
+    if prepare is not None:
+        prepare(tmp_path)
+    before = snapshot(tmp_path)
+    args = [a.format(tmp=tmp_path, ckpt=tmp_path / "ckpt") for a in argv]
+    try:
+        code = main(args)
+    except SystemExit as exit:  # argparse's own refusals
+        code = exit.code
+    out, err = capsys.readouterr()
+    assert code == 2 and bad(err) and says in err, err
+    assert out == ""
+    assert snapshot(tmp_path) == before  # nothing written, nothing removed
+
+
+def test_a_word_list_with_a_byte_order_mark_reads_as_without(tmp_path):
+    plain, marked = tmp_path / "plain.txt", tmp_path / "marked.txt"
+    plain.write_text("emma\nava\n", encoding="utf-8")
+    marked.write_text("emma\nava\n", encoding="utf-8-sig")
+    assert marked.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert load_words(marked) == load_words(plain) == ["emma", "ava"]
+
+
+def test_out_on_a_read_only_file_system_is_refused_before_training(
+    words, tmp_path, capsys, monkeypatch
+):
+    import errno
+
+    import charlm.cli as cli
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before finding that --out cannot be written")
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    monkeypatch.setattr(cli, "train", no_training)
+    code, out, err = train(words, tmp_path / "run", capsys=capsys)
+    assert code == 2 and bad(err) and "cannot be written: Read-only file system" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("fails_at", [3, 4], ids=["new weights", "new manifest"])
+def test_a_full_disk_keeps_the_last_checkpoint_and_says_so(
+    words, tmp_path, capsys, monkeypatch, one_thread, fails_at
+):
+    """The disk fills at the second save (its weights, or its manifest after the weights):
+    one line naming the folder and the cause, the first save intact, no stray file."""
+    import errno
+
+    real_fsync, calls = os.fsync, []
+
+    def fsync(fd):  # each save syncs its weights, then its manifest
+        calls.append(fd)
+        if len(calls) >= fails_at:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    out = tmp_path / "run"
+    code, printed, err = train(words, out, capsys=capsys)
+    assert code == 2 and bad(err), err
+    assert f"cannot write the checkpoint into {out}: No space left on device" in err
+    assert "the one saved last is kept" in err
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert sorted(p.name for p in out.iterdir())[0] == ckpt.MANIFEST
+    assert len(list(out.iterdir())) == 2  # the manifest and its weights: no temporary file
+    assert ckpt.load(out).log["steps"] == [10]  # the first save, whole
+
+
+def test_sample_prints_each_word_as_it_is_made(a_checkpoint):
+    """A million words: the first lines arrive at once, and the command can be stopped."""
+    command = [sys.executable, "-m", "charlm", "sample", str(a_checkpoint), "-n", "1000000"]
+    sampler = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        first = [sampler.stdout.readline() for _ in range(3)]
+        assert all(line.split()[-1] for line in first)  # three words, long before the end
+        assert sampler.poll() is None  # still making more
+    finally:
+        sampler.kill()
+        sampler.wait(30)
+        sampler.stdout.close()
+
+
+def test_samples_one_by_one_are_the_samples_at_once(a_checkpoint, capsys):
+    state = ckpt.load(a_checkpoint)
+    at_once = sample(state.model(), state.vocab, 12, torch.Generator().manual_seed(5))
+    code, printed, _ = run("sample", a_checkpoint, "-n", 12, "--seed", 5, capsys=capsys)
+    assert code == 0 and [line.split()[-1] for line in printed.splitlines()[:-1]] == at_once
 
 
 # --- the install -----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from _book import EXTENSIONS, FRONT_MATTER, Book
+from _book import EXTENSIONS, FRONT_MATTER, JUPYTER_BOOK, Book
 from sphinx.errors import ExtensionError
 
 sys.path.insert(0, str(EXTENSIONS))  # as jupyter-book does for local extensions
@@ -244,3 +244,99 @@ def test_progress_is_drawn_and_erased_in_a_terminal_only(tmp_path):
 
 def test_kernels_talk_over_local_sockets_not_tcp():
     assert execution.LocalKernelManager().transport == "ipc"
+
+
+# --- a failing page fails the whole build, at once -------------------------------------------
+
+BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "tools" / "build.sh"
+
+SLOW = (
+    FRONT_MATTER.format(extra="")
+    + """
+# A slow page
+
+```{code-cell} ipython3
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+# a worker process of its own, as charlm.runs.fit_all starts: it must end with the build
+pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+pool.submit(time.sleep, 600)
+time.sleep(600)
+```
+"""
+)
+
+FAILING = (
+    FRONT_MATTER.format(extra="execution:\n  timeout: 4")
+    + """
+# A failing page
+
+Some prose before the cells.
+
+```{{code-cell}} ipython3
+value = 1
+```
+
+And between them.
+
+```{{code-cell}} ipython3
+{code}
+```
+"""
+)
+
+FAILURES = {  # the failing cell, and what the build must say of it
+    "raises": (
+        "import time\ntime.sleep(3)\nraise RuntimeError('this cell fails on purpose')",
+        "RuntimeError: this cell fails on purpose",
+    ),
+    "times-out": ("import time\ntime.sleep(600)", "ran longer than the timeout of 4 s"),
+    "kernel-killed": (
+        "import os, signal, time\ntime.sleep(3)\nos.kill(os.getpid(), signal.SIGKILL)",
+        "the kernel died while this cell ran",
+    ),
+}
+BOUND = 60  # seconds a build may take to fail after its failing cell fails (the issue's bound)
+
+
+@pytest.mark.parametrize("pages", [2, 3])
+@pytest.mark.parametrize("kind", list(FAILURES))
+def test_a_failing_page_fails_the_build_at_once(tmp_path, kind: str, pages: int) -> None:
+    """Beside one or two pages that would run for ten minutes, one page fails: the build
+    fails within the bound, says which page and cell and why in one block, leaves no process
+    and removes the HTML (a stale page of an earlier build included)."""
+    code, cause = FAILURES[kind]
+    book = Book(tmp_path)
+    slow = [f"slow{i}" for i in range(pages - 1)]
+    for name in slow:
+        (tmp_path / f"{name}.md").write_text(SLOW)
+    (tmp_path / "failing.md").write_text(FAILING.format(code=code))
+    book.set_toc([*slow, "failing"])
+    html = tmp_path / "_build" / "html"
+    html.mkdir(parents=True)
+    (html / "failing.html").write_text("an earlier build's page")
+    token = uuid.uuid4().hex
+    env = {**os.environ, TOKEN: token}
+    command = ["bash", str(BUILD_SCRIPT), str(JUPYTER_BOOK), str(tmp_path), str(html)]
+    began = time.monotonic()
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+        seconds = time.monotonic() - began
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output[-3000:]
+        started = output.index("executing 3 page(s)" if pages == 3 else "executing 2 page(s)")
+        assert seconds < 30 + 4 + BOUND, f"{seconds:.0f} s to fail:\n{output[-3000:]}"
+        # one block: the page, the cell and its line, the cause; nothing else of the kernel
+        text = (tmp_path / "failing.md").read_text()
+        line = text[: text.rindex("```{code-cell}")].count("\n") + 1
+        assert f"executing failing failed, in code cell 2 of 2 (line {line} of " in output
+        assert cause in output, output[-3000:]
+        assert "zmq" not in output[started:].lower(), output[-3000:]
+        assert "site-packages" not in output[started:], output[-3000:]
+        assert output.count("executing failing failed") == 1
+        assert not wait_until_gone(token, seconds=10), "processes left behind"
+        assert not html.exists()  # no page of this build, nor of an earlier one, is served
+    finally:
+        kill_leftovers(token)

@@ -110,7 +110,16 @@ def test_an_unreadable_cache_entry_is_trained_again(tiny_words, tiny_vocab, tmp_
     entry.write_bytes(b"not a checkpoint")
     again = fit(run, splits)
     assert again.history.losses == first.history.losses
-    assert fit(run, splits).losses == first.losses  # and the entry was replaced
+    # the entry was replaced by a checkpoint of the run, which the next fit loads
+    assert entry.read_bytes() != b"not a checkpoint"
+    assert torch.load(entry, weights_only=True)  # a record, not an error
+    import charlm.runs as runs_module
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the replaced entry was not loaded: the run trained again")
+
+    monkeypatch.setattr(runs_module, "train", no_training)
+    assert fit(run, splits).history.losses == first.history.losses
 
 
 def test_fit_all_loads_cached_runs_without_workers(

@@ -5,7 +5,7 @@ While the pages execute, SIGTERM or SIGHUP, or the build's parent process ending
 on), ends every process below the build's — the page workers, their kernels, the kernels'
 own training workers — then the build, with an error. Each worker watches its own parent
 the same way, so a build process killed outright (SIGKILL) still takes its kernels along.
-Linux only: the process tree is read from ``/proc``.
+The process tree is read with psutil (installed with ipykernel).
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import FrameType
 from typing import Any
+
+import psutil
 
 GRACE = 2.0  # seconds a stopped build's processes get to end before they are killed
 POLL = 0.2  # seconds between two looks at the parent process
@@ -28,66 +29,57 @@ SIGNALS = (signal.SIGTERM, signal.SIGHUP, STOP)
 _stop_lock = threading.Lock()  # held by the one stop under way
 
 
-def process_table() -> dict[int, tuple[int, str]]:
-    """``{pid: (parent pid, state)}`` of every process in ``/proc``."""
-    table = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()  # the name may hold spaces
-        except OSError:  # ended meanwhile
-            continue
-        table[int(stat.parent.name)] = (int(fields[1]), fields[0])
-    return table
-
-
-def descendants(pid: int) -> list[int]:
-    """The running processes below ``pid``: children, grandchildren and so on.
+def end_tree(root: psutil.Process, grace: float = GRACE, include_root: bool = True) -> None:
+    """SIGTERM ``root``'s descendants (and ``root`` itself, unless told not to) at once;
+    SIGKILL those still running after ``grace`` seconds (the multiprocessing resource
+    tracker ignores SIGTERM).
 
     The whole tree is collected before any is signalled: a process whose parent ends is
-    adopted elsewhere and could no longer be found from ``pid``.
+    adopted elsewhere and could no longer be found from ``root``. A process started
+    meanwhile is found by the next round.
     """
-    table = process_table()
-    children: dict[int, list[int]] = {}
-    for child, (parent, _) in table.items():
-        children.setdefault(parent, []).append(child)
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return [p for p in found if table[p][1] != "Z"]  # a zombie has ended already
-
-
-def still_running(pid: int) -> bool:
-    """Whether ``pid`` still runs (a zombie only waits to be reaped)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def send(pids: Iterable[int], signum: int) -> None:
-    """Send ``signum`` to each of ``pids`` that is still there."""
-    for pid in pids:
+    for _ in range(3):
         try:
-            os.kill(pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
+            procs = root.children(recursive=True) + ([root] if include_root else [])
+        except psutil.NoSuchProcess:  # the root ended, and its children were adopted
+            return
+        procs = [p for p in procs if _running(p)]
+        if not procs:
+            return
+        for proc in procs:
+            _signal(proc, signal.SIGTERM)
+        _, alive = psutil.wait_procs(procs, timeout=grace)
+        for proc in alive:
+            _signal(proc, signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=grace)
+
+
+def end_pid_tree(pid: int, grace: float = GRACE) -> None:
+    """``end_tree`` for the process ``pid``, if it is still there."""
+    try:
+        end_tree(psutil.Process(pid), grace)
+    except psutil.NoSuchProcess:
+        pass
 
 
 def end_descendants(grace: float = GRACE) -> None:
-    """SIGTERM every process below this one at once; SIGKILL those still running after
-    ``grace`` seconds (the multiprocessing resource tracker ignores SIGTERM)."""
-    for _ in range(3):  # a process started meanwhile is found by the next round
-        pids = descendants(os.getpid())
-        if not pids:
-            return
-        send(pids, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while any(still_running(p) for p in pids) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        send([p for p in pids if still_running(p)], signal.SIGKILL)
+    """End every process below this one (``end_tree`` without this process)."""
+    end_tree(psutil.Process(), grace, include_root=False)
+
+
+def _running(proc: psutil.Process) -> bool:
+    """Whether ``proc`` still runs (a zombie has ended and only waits to be reaped)."""
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _signal(proc: psutil.Process, signum: int) -> None:
+    try:
+        proc.send_signal(signum)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        pass
 
 
 def stop(code: int, why: str) -> None:

@@ -34,14 +34,22 @@ fingerprint below both ask it (through ``Page``), so they cannot disagree about 
    ``charlm.bookbuild.cores`` (largest job first); finished runs go to the run cache.
    Pages that wait for all others form a second wave, looked up in the cache only after
    the first wave has executed and its times are recorded (they are part of their key).
-   A failing page stops the build with its traceback; nothing of it is cached. Each
-   page's start and end go to ``<build>/execution.json`` (this build's executions) and its
-   seconds to ``<results>/timings/execution.json`` (every page's latest execution).
+   Each worker sends its result down a pipe of its own, and writes its own and its
+   kernel's output to ``<build>/execution-logs/<page>.log``. A failing page (an error, a
+   timeout, a kernel that died) ends every other worker with its kernel at once and stops
+   the build with one block naming the page, the cell, its line and the cause, and no
+   traceback of the build's own; nothing of the page is cached. Each page's start and end
+   go to ``<build>/execution.json`` (this build's executions) and its seconds to
+   ``<results>/timings/execution.json`` (every page's latest execution).
 5. **Stopped with the build.** While pages execute, a build stopped from outside (SIGTERM
    or SIGHUP, or its parent process gone, as when ``make`` is terminated) ends every
    process it started, kernels and their children included, then exits with an error.
    Each worker does the same for its own kernel if the build process is killed outright.
    The process-tree handling lives in ``_stopping.py`` beside this file.
+6. **A damaged cache heals.** Before anything is read, every cached notebook is checked: one
+   that is missing or cannot be read is set aside (its record and folder removed) and its
+   page executes again; a cache database that cannot be read sets the whole cache aside
+   (``<cache>.damaged``) and every page executes again. Each says so in one line.
 
 The folders of the core budget, the run cache and the records are set (unless already
 set) from ``charlm.bookbuild.build_environment(<build>)``, where ``<build>`` holds the
@@ -53,6 +61,7 @@ from __future__ import annotations
 import ast
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
 import shutil
@@ -61,14 +70,13 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from _root import repo_root
-from _stopping import guard_worker, stopped_with_build
+from _stopping import end_pid_tree, guard_worker, stopped_with_build
 from jupyter_client.manager import AsyncKernelManager
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
@@ -88,6 +96,8 @@ CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```", re.S | re.M)
 FRONT_MATTER = re.compile(r"\A---[ \t\r]*\n(.*?)^---[ \t\r]*$", re.S | re.M)
 STAGGER = 0.5  # seconds between two kernel starts
 TICK = 0.5  # seconds between two redraws of the progress lines (in a terminal)
+JOIN = 10.0  # seconds a worker that sent its result gets to exit before it is ended
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colour codes in a kernel's traceback
 
 
 # --- the one reader of execute_after -------------------------------------------------------
@@ -238,8 +248,15 @@ def source_read(app: Sphinx, docname: str, source: list[str]) -> None:
 
 
 def get_outdated(app: Sphinx, env: BuildEnvironment, added, changed, removed) -> list[str]:
-    """Docs to re-read beyond Sphinx's own choice: see the module docstring (2 and 3)."""
+    """Docs to re-read beyond Sphinx's own choice: see the module docstring (2, 3 and 6)."""
     stale: set[str] = set()
+    if env.mystnb_config.execution_mode == "cache":
+        healed = heal_cache(Path(env.mystnb_config.execution_cache_path))
+        for docname in getattr(env, "fingerprints", {}):
+            if docname in env.found_docs and (
+                healed is None or str(Path(env.doc2path(docname))) in healed
+            ):
+                stale.add(docname)
     for docname, value in getattr(env, "fingerprints", {}).items():
         if docname not in env.found_docs:
             continue
@@ -259,6 +276,74 @@ def get_outdated(app: Sphinx, env: BuildEnvironment, added, changed, removed) ->
 def merge_info(app: Sphinx, env: BuildEnvironment, docnames, other: BuildEnvironment) -> None:
     """Parallel reads: collect the fingerprints a worker process read."""
     env.fingerprints = {**getattr(env, "fingerprints", {}), **getattr(other, "fingerprints", {})}
+
+
+# --- 6. a damaged cache heals ----------------------------------------------------------------
+
+
+def heal_cache(path: Path) -> set[str] | None:
+    """Set aside what of the jupyter-cache at ``path`` cannot be read: module docstring (6).
+
+    Returns the files of the pages whose cached outputs were set aside, or None when the
+    whole cache was (its database is damaged): those pages must execute again. Each thing
+    set aside is said in one line; the build goes on.
+    """
+    import sqlite3
+
+    import sqlalchemy.exc
+    from jupyter_cache import get_cache
+    from jupyter_cache.cache.db import NbCacheRecord
+
+    if not path.is_dir():
+        return set()
+    cache = get_cache(path)
+    try:
+        records = cache.list_cache_records()
+    except (sqlite3.DatabaseError, sqlalchemy.exc.DatabaseError) as error:
+        cache.db.dispose()
+        aside = path.with_name(path.name + ".damaged")
+        shutil.rmtree(aside, ignore_errors=True)
+        path.rename(aside)
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        say_healed(
+            f"the execution cache's database {path / 'global.db'} cannot be read ({reason}): "
+            f"the cache is set aside as {aside}, and every page executes again"
+        )
+        return None
+    healed = set()
+    for record in records:
+        notebook = path / "executed" / record.hashkey / "base.ipynb"
+        problem = unreadable(notebook)
+        if problem is None:
+            continue
+        shutil.rmtree(notebook.parent, ignore_errors=True)
+        NbCacheRecord.remove_records([record.pk], cache.db)
+        healed.add(record.uri)
+        say_healed(
+            f"the cached outputs of {record.uri} ({notebook}) {problem}: "
+            "they are set aside, and the page executes again"
+        )
+    cache.db.dispose()
+    return healed
+
+
+def unreadable(notebook: Path) -> str | None:
+    """Why a cached notebook file cannot be used, or None when it can."""
+    if not notebook.is_file():
+        return "are missing"
+    try:
+        nb = json.loads(notebook.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:  # truncated, not JSON, ...
+        return f"cannot be read ({type(error).__name__})"
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        return "are not a notebook"
+    return None
+
+
+def say_healed(message: str) -> None:
+    """One line on what was set aside. Not a Sphinx warning: the build then succeeds, and
+    warnings fail it."""
+    logger.info(f"[execution] warning: {message}")
 
 
 # --- 4. side by side ------------------------------------------------------------------------
@@ -309,13 +394,20 @@ def preexecute(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
         return
     timeline: dict[str, dict] = {}
     start = time.perf_counter()
-    with stopped_with_build():
-        for last in (False, True):  # pages that run last read what the others recorded
-            todo = pending(app, docnames, last)
-            if todo:
-                execute_side_by_side(app, todo, timeline, start)
-            if timeline and not last:
-                remember(timeline)
+    try:
+        with stopped_with_build():
+            for last in (False, True):  # pages that run last read what the others recorded
+                todo = pending(app, docnames, last)
+                if todo:
+                    execute_side_by_side(app, todo, timeline, start)
+                if timeline and not last:
+                    remember(timeline)
+    except PageFailed as failed:
+        # the block says all there is to say: no traceback of Sphinx's or jupyter-book's
+        sys.stdout.flush()
+        sys.stderr.write(f"\n[execution] the build stopped: {failed}\n")
+        sys.stderr.flush()
+        raise SystemExit(1) from None
     if timeline:
         total = time.perf_counter() - start
         logger.info(f"[execution] all pages executed in {total:.1f} s")
@@ -324,53 +416,177 @@ def preexecute(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
 
 
 def execute_side_by_side(app: Sphinx, todo: dict, timeline: dict, start: float) -> None:
-    """Execute the pages of ``todo`` in worker processes, each once those it waits on end."""
+    """Execute the pages of ``todo`` in worker processes, each once those it waits on end.
+
+    Each worker has a pipe of its own for its result, so no worker can block another (a
+    pool's shared result queue can be left locked by a worker stopped mid-write). When a
+    page fails, every other worker is ended with its kernel before the error is raised; on
+    any way out, no worker of this build is left running.
+    """
     after = {doc: page.waits_on(todo) for doc, (page, _) in todo.items()}
+    pages = {doc: page for doc, (page, _) in todo.items()}
     logger.info(f"[execution] executing {len(todo)} page(s) side by side: {sorted(todo)}")
-    running: dict[Future, str] = {}
     lines = ProgressLines(sys.stdout, os.environ[PROGRESS_ENV])
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(len(todo), mp_context=context, initializer=guard_worker) as pool:
-        while todo or running:
-            ready = [doc for doc in todo if ready_to_start(doc, after, todo, running)]
-            if not ready and not running:
+    workers: dict[str, Worker] = {}
+    try:
+        while todo or workers:
+            ready = [doc for doc in todo if ready_to_start(doc, after, todo, workers)]
+            if not ready and not workers:
                 raise ExtensionError(f"execute_after: these pages wait for each other: {after}")
             for doc in ready:
-                running[submit(pool, app, doc, todo.pop(doc)[1])] = doc
+                workers[doc] = Worker.start(context, app, doc, todo.pop(doc)[1])
                 timeline[doc] = {"start": time.perf_counter() - start}
                 time.sleep(STAGGER)  # kernel starts, each a burst of work, apart
-            done, _ = wait(running, timeout=lines.tick, return_when=FIRST_COMPLETED)
-            lines.draw({doc: timeline[doc]["start"] for doc in running.values()}, start)
+            done = Worker.wait(workers.values(), lines.tick)
+            lines.draw({doc: timeline[doc]["start"] for doc in workers}, start)
             if done:
                 lines.clear()
-            for future in done:
-                doc = running.pop(future)
-                nb_json, seconds, error = future.result()
-                timeline[doc].update(end=time.perf_counter() - start, seconds=seconds)
-                if error:
-                    lines.clear()
-                    for other in running:
-                        other.cancel()
-                    terminate_workers(pool)
-                    raise ExtensionError(f"executing {doc} failed:\n{error}")
-                store(app, doc, nb_json, seconds)
-                logger.info(f"[execution] {doc} executed in {seconds:.1f} s")
+            for worker in done:
+                outcome = worker.outcome()
+                del workers[worker.doc]
+                timeline[worker.doc].update(
+                    end=time.perf_counter() - start, seconds=outcome.seconds
+                )
+                if outcome.failed:
+                    end_workers(workers.values())  # fail fast: the others stop now
+                    raise PageFailed(failure_message(app, pages[worker.doc], outcome))
+                store(app, worker.doc, outcome.nb_json, outcome.seconds)
+                logger.info(f"[execution] {worker.doc} executed in {outcome.seconds:.1f} s")
+    finally:
+        lines.clear()
+        end_workers(workers.values())
 
 
-def submit(pool: ProcessPoolExecutor, app: Sphinx, doc: str, nb: Any) -> Future:
-    """Start executing the notebook of ``doc`` in the page's own folder."""
-    import nbformat
+class PageFailed(Exception):
+    """A page failed to execute: the message names the page, the cell and the cause."""
 
-    config = app.env.mystnb_config
-    cwd = str(Path(app.env.doc2path(doc)).parent)
-    return pool.submit(
-        execute,
-        doc,
-        nbformat.writes(nb),
-        cwd,
-        config.execution_timeout,
-        config.execution_allow_errors,
+
+@dataclass
+class Outcome:
+    """What a worker sends back: the executed notebook, or why it failed and where."""
+
+    nb_json: str  # the notebook with its outputs ("" when it failed)
+    seconds: float  # how long it executed
+    cause: str = ""  # why it failed, as the reader should see it; "" when it did not
+    cell: int | None = None  # the notebook index of the cell that was running when it failed
+    log: str = ""  # the file holding the worker's and its kernel's own output
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.cause)
+
+
+@dataclass
+class Worker:
+    """One page executing in a process of its own, with a pipe of its own for its result."""
+
+    doc: str
+    process: Any  # a multiprocessing Process
+    results: Any  # the reading end of the worker's pipe (a multiprocessing Connection)
+    log: str  # the file the worker and its kernel write their own output to
+
+    @classmethod
+    def start(cls, context: Any, app: Sphinx, doc: str, nb: Any) -> Worker:
+        """Start executing the notebook of ``doc`` in the page's own folder."""
+        import nbformat
+
+        cwd = str(Path(app.env.doc2path(doc)).parent)
+        log = log_path(app, doc)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        results, sending = context.Pipe(duplex=False)
+        timeout = app.env.mystnb_config.execution_timeout
+        args = (sending, doc, nbformat.writes(nb), cwd, timeout, str(log))
+        process = context.Process(target=run_worker, args=args, name=f"execute {doc}")
+        process.start()
+        sending.close()  # the worker holds the only writing end now: its end ends the pipe
+        return cls(doc, process, results, str(log))
+
+    @staticmethod
+    def wait(workers: Iterable[Worker], timeout: float | None) -> list[Worker]:
+        """The workers that have sent their result or ended, after at most ``timeout`` s."""
+        handles: dict[Any, Worker] = {}
+        for worker in workers:
+            handles[worker.results] = worker
+            handles[worker.process.sentinel] = worker
+        ready = multiprocessing.connection.wait(list(handles), timeout)
+        return list({handles[handle].doc: handles[handle] for handle in ready}.values())
+
+    def outcome(self) -> Outcome:
+        """The worker's result, once it is ready; a worker that ended without one (killed)
+        is a failure. Either way the worker has ended when this returns."""
+        try:
+            if self.results.poll():
+                outcome = self.results.recv()
+                self.end(wait=JOIN)
+                return outcome
+        except (EOFError, OSError):  # ended without sending: its end closed the pipe
+            pass
+        self.end(wait=JOIN)
+        code = self.process.exitcode
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"status {code}"
+        cause = (
+            f"its worker process ended without a result ({how}): stopped from outside, "
+            "or killed by the system when memory ran out (see dmesg)"
+        )
+        return Outcome("", 0.0, cause, log=self.log)
+
+    def end(self, wait: float = 0.0) -> None:
+        """End this worker (after ``wait`` seconds to exit by itself), its kernel and
+        whatever the kernel started; close the pipe."""
+        self.process.join(wait)
+        if self.process.is_alive():
+            end_pid_tree(self.process.pid)
+        self.process.join(JOIN)
+        self.results.close()
+
+
+def end_workers(workers: Iterable[Worker]) -> None:
+    """End every worker of ``workers``, each with its kernel and the kernel's children."""
+    for worker in list(workers):
+        worker.end()
+
+
+def log_path(app: Sphinx, doc: str) -> Path:
+    """Where the worker of ``doc`` and its kernel write their own output."""
+    build = Path(app.outdir).resolve().parent
+    return build / "execution-logs" / (doc.replace("/", "-") + ".log")
+
+
+def failure_message(app: Sphinx, page: Page, outcome: Outcome) -> str:
+    """One block naming the page, the cell (with its line in the page's file) and the cause."""
+    path = Path(app.env.doc2path(page.docname))
+    try:
+        shown = path.relative_to(repo_root(app.srcdir))
+    except ValueError:
+        shown = path
+    head = f"executing {page.docname} failed"
+    if outcome.cell is not None:
+        head += f", in {cell_place(page.source, outcome.cell, shown)}"
+    body = ["  " + line for line in outcome.cause.rstrip().splitlines()]
+    tail = (
+        "The other pages were stopped; nothing of this page was cached. "
+        f"Its kernel's own output is in {outcome.log}."
     )
+    return "\n".join([head + ":", *body, tail])
+
+
+def cell_place(source: str, index: int, path: Path) -> str:
+    """``"code cell 3 of 7 (line 120 of book/02_mlp.md)"``: the notebook cell ``index`` of a
+    page, found among the page's code cells (the notebook also holds the text between them).
+    """
+    from myst_nb.core.read import read_myst_markdown_notebook
+
+    cells = list(CELL.finditer(source))
+    try:
+        kinds = [cell.cell_type for cell in read_myst_markdown_notebook(source).cells]
+    except Exception:  # noqa: BLE001 -- a page that executed can be read; if not, say less
+        kinds = []
+    number = kinds[: index + 1].count("code")
+    if index >= len(kinds) or kinds[index] != "code" or number > len(cells):
+        return f"cell {index + 1}"
+    line = source[: cells[number - 1].start()].count("\n") + 1
+    return f"code cell {number} of {len(cells)} (line {line} of {path})"
 
 
 class LocalKernelManager(AsyncKernelManager):
@@ -389,26 +605,76 @@ class LocalKernelManager(AsyncKernelManager):
         return str(Path(tempfile.gettempdir()) / f"charlm-kernel-{uuid.uuid4().hex[:12]}")
 
 
-def execute(
-    doc: str, nb_json: str, cwd: str, timeout: int, allow_errors: bool
-) -> tuple[str, float, str]:
-    """Run one notebook in a fresh kernel (in a worker process): (notebook, seconds, error).
+# --- in a worker process ---------------------------------------------------------------------
 
-    The kernel learns its page from ``$CHARLM_PAGE``, for its progress reports.
+
+def run_worker(results: Any, doc: str, nb_json: str, cwd: str, timeout: int, log: str) -> None:
+    """A worker process: execute one page and send its ``Outcome`` down ``results``.
+
+    The worker's own output and its kernel's (such as a kernel's noise as it is shut down
+    after a timeout) go to ``log``, not to the build's terminal, where a failure is one block.
+    """
+    guard_worker()
+    with open(log, "w") as out:
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+    try:
+        outcome = execute(doc, nb_json, cwd, timeout)
+    except Exception as error:  # noqa: BLE001 -- any failure goes back to the build
+        outcome = Outcome("", 0.0, f"{type(error).__name__}: {error}")
+    outcome.log = log
+    results.send(outcome)
+    results.close()
+
+
+def execute(doc: str, nb_json: str, cwd: str, timeout: int) -> Outcome:
+    """Run one notebook in a fresh kernel: its ``Outcome``.
+
+    The kernel learns its page from ``$CHARLM_PAGE``, for its progress reports. The first
+    failing cell ends the page: a failing cell fails the build.
     """
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     os.environ[PAGE_ENV] = doc
     nb = nbformat.reads(nb_json, as_version=4)
-    result = single_nb_execution(
-        nb,
-        cwd=cwd,
-        timeout=timeout,
-        allow_errors=allow_errors,
-        kernel_manager_class=LocalKernelManager,
-    )
-    return nbformat.writes(nb), result.time, result.exc_string or ""
+    timeout = nb.metadata.get("execution", {}).get("timeout", timeout)  # a page's own
+    running: dict[str, int] = {}  # the notebook index of the cell running now
+
+    def on_cell_start(cell: Any, cell_index: int) -> None:
+        running["cell"] = cell_index
+
+    began = time.perf_counter()
+    try:
+        result = single_nb_execution(
+            nb,
+            cwd=cwd,
+            timeout=timeout,
+            allow_errors=False,
+            kernel_manager_class=LocalKernelManager,
+            on_cell_start=on_cell_start,
+        )
+    except DeadKernelError:
+        cause = (
+            "the kernel died while this cell ran: it was killed, most often by the system "
+            "when memory ran out (see dmesg). Free some memory, or build this page alone: "
+            f"make chapter CH={Path(doc).name}"
+        )
+        return Outcome("", time.perf_counter() - began, cause, running.get("cell"))
+    error = result.err
+    if error is None:
+        return Outcome(nbformat.writes(nb), result.time)
+    if isinstance(error, CellTimeoutError):
+        cause = (
+            f"the cell ran longer than the timeout of {timeout} s (execute: timeout in "
+            "_config.yml, or execution: timeout in the page's front matter)"
+        )
+    elif isinstance(error, CellExecutionError):
+        cause = ANSI.sub("", error.traceback).strip() or f"{error.ename}: {error.evalue}"
+    else:
+        cause = f"{type(error).__name__}: {error}"
+    return Outcome("", result.time, cause, running.get("cell"))
 
 
 # --- progress in a terminal ------------------------------------------------------------------
@@ -499,14 +765,8 @@ def remember(timeline: dict) -> None:
 
 def ready_to_start(doc: str, after: dict, todo: dict, running: dict) -> bool:
     """Whether none of the pages ``doc`` waits on is still to run or running."""
-    waiting = set(todo) | set(running.values())
+    waiting = set(todo) | set(running)
     return not any(dep in waiting for dep in after[doc])
-
-
-def terminate_workers(pool: ProcessPoolExecutor) -> None:
-    """Stop the other pages' workers at once (each ends its kernel): fail fast."""
-    for process in list(getattr(pool, "_processes", {}).values()):
-        process.terminate()
 
 
 def setup(app: Sphinx) -> dict:
