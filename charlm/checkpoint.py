@@ -78,14 +78,30 @@ class Checkpoint:
 
 
 def save(checkpoint: Checkpoint, folder: str | os.PathLike) -> None:
-    """Write ``checkpoint`` into ``folder`` atomically (see the module docstring)."""
+    """Write ``checkpoint`` into ``folder`` atomically (see the module docstring).
+
+    A write that fails (a full disk, a folder that cannot be written) raises
+    ``CheckpointError`` naming the folder and the cause, and leaves the folder as it was:
+    the checkpoint saved last, no temporary file and no new weights.
+    """
     folder = Path(folder)
+    try:
+        _save(checkpoint, folder)
+    except OSError as error:
+        raise CheckpointError(
+            f"cannot write the checkpoint into {folder}: {error.strerror or error}"
+            + ("; the one saved last is kept" if is_checkpoint(folder) else "")
+        ) from None
+
+
+def _save(checkpoint: Checkpoint, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save(checkpoint.state, buffer)
     data = buffer.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     weights = f"weights-{digest[:16]}.pt"
+    new_weights = not (folder / weights).exists()  # (the same state is the same file)
     _write_atomically(folder / weights, data)
     manifest = {
         "format": FORMAT,
@@ -96,7 +112,12 @@ def save(checkpoint: Checkpoint, folder: str | os.PathLike) -> None:
         "log": checkpoint.log,
         "weights": {"file": weights, "sha256": digest},
     }
-    _write_atomically(folder / MANIFEST, json.dumps(manifest, ensure_ascii=False).encode())
+    try:
+        _write_atomically(folder / MANIFEST, json.dumps(manifest, ensure_ascii=False).encode())
+    except BaseException:
+        if new_weights:  # the manifest still names the old weights
+            (folder / weights).unlink(missing_ok=True)
+        raise
     for old in folder.glob("weights-*.pt"):
         if old.name != weights:
             old.unlink(missing_ok=True)
@@ -144,9 +165,14 @@ def load(folder: str | os.PathLike) -> Checkpoint:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
+    """``path`` holds ``data`` or what it held before, never part of it; no temporary file
+    is left behind, whatever happens."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

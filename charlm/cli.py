@@ -8,17 +8,21 @@
 Give it a file with one word (a name, a place, anything) per line; it splits the words
 80/10/10 as the book does (``random.seed(42)``), trains on the first part, keeps the model
 with the best dev loss in ``DIR``, and makes more words like them. Every mistake in the
-input gets one line on stderr and exit status 2, and leaves nothing half-written.
+input gets one line on stderr and exit status 2, and leaves nothing written; so does a
+checkpoint that cannot be written (a full disk), which keeps the one saved last. ``sample``
+prints each word as it is made.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 
@@ -89,12 +93,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"charlm {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader stopped (`charlm sample -n 1000 | head`): stop too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     finally:
         torch.set_num_threads(threads)  # called as a function, it leaves torch as it was
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a mistake on the command line said in one line (not the usage too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="charlm",
         description="Train, sample and evaluate the charlm book's character-level models "
         "on a word list (one word per line, UTF-8).",
@@ -184,6 +198,7 @@ def run_train(args: argparse.Namespace) -> int:
         start = 0
     if start >= recipe.steps:
         raise UsageError(f"{args.out} has trained all {recipe.steps:,} steps: give more --steps")
+    check_writable(args.out)  # now, not after training
     log.update(recipe=args.recipe or log.get("recipe", "fast"), total=recipe.steps, seed=args.seed)
     data = {name: build_dataset(getattr(split, name), vocab, config.block_size)
             for name in ("train", "dev", "test")}  # fmt: skip
@@ -200,9 +215,11 @@ def run_train(args: argparse.Namespace) -> int:
                     args.progress)  # fmt: skip
     # the steps still to go; the learning rate follows the whole recipe from step ``start``
     rest = replace(recipe, steps=recipe.steps - start, decay_step=None, lr_final=None)
-    train(model, *data["train"], rest, g, schedule=lambda step: recipe.lr_at(start + step),
-          hooks=[keeper], progress=False)  # fmt: skip
-    keeper.close()
+    try:
+        train(model, *data["train"], rest, g, schedule=lambda step: recipe.lr_at(start + step),
+              hooks=[keeper], progress=False)  # fmt: skip
+    finally:
+        keeper.close()
     best = ckpt.load(args.out)
     test = evaluate(best.model(device), *data["test"])  # the one split not seen until now
     print(f"kept step {best.log['step']:,} of {recipe.steps:,} in {args.out}: "
@@ -285,6 +302,27 @@ def check_out_folder(out: Path) -> None:
         raise UsageError(f"--out {out} is a folder with other files in it: choose a new one")
 
 
+def check_writable(out: Path) -> None:
+    """``--out`` can be written: a folder made and a file written there now (then removed
+    again), so a folder that cannot be written is refused before training, not after."""
+    made = []
+    try:
+        for folder in [*reversed(out.parents), out]:
+            if folder.exists() and not folder.is_dir():
+                raise UsageError(f"--out {out} cannot be written: {folder} is a file")
+            if not folder.is_dir():
+                folder.mkdir()
+                made.append(folder)
+        probe = out / f".charlm-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"--out {out} cannot be written: {error.strerror or error}") from None
+    finally:
+        for folder in reversed(made):
+            folder.rmdir()
+
+
 def vocab_for(words: list[str], path: Path) -> Vocab:
     """The words' vocabulary: ``.`` marks their ends unless they use it, then a newline."""
     if len(words) < MIN_WORDS:
@@ -321,17 +359,20 @@ def run_sample(args: argparse.Namespace) -> int:
     state = ckpt.load(args.checkpoint)
     try:
         state.vocab.encode(args.prefix)
+        if state.vocab.boundary in args.prefix:
+            raise ValueError(f"{state.vocab.boundary!r} marks a word's end, not its start")
     except ValueError as error:
         raise UsageError(f"--prefix {args.prefix!r}: {error}") from None
-    words = sample(state.model(), state.vocab, args.n, torch.Generator().manual_seed(args.seed),
-                   args.max_len, temperature=args.temperature, top_k=args.top_k,
-                   prefix=args.prefix)  # fmt: skip
+    model, g = state.model(), torch.Generator().manual_seed(args.seed)
     train, held_out = set(state.split.train), set(state.split.dev) | set(state.split.test)
     counts = {"new": 0, "in train": 0, "in dev/test": 0}
-    for word in words:
+    for _ in range(args.n):  # one word at a time, printed as it is made: -n can be large
+        # (the generator carries on from word to word: the same words as sampling n at once)
+        (word,) = sample(model, state.vocab, 1, g, args.max_len, temperature=args.temperature,
+                         top_k=args.top_k, prefix=args.prefix)  # fmt: skip
         where = "in train" if word in train else "in dev/test" if word in held_out else "new"
         counts[where] += 1
-        print(f"{where:<12} {word}")
+        print(f"{where:<12} {word}", flush=True)
     print(", ".join(f"{n} {where}" for where, n in counts.items()))
     return 0
 

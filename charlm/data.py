@@ -23,7 +23,9 @@ SURNAMES = DEFAULT_NAMES.with_name("surnames.txt")
 def load_words(path: str | os.PathLike) -> list[str]:
     """One word per non-empty line of a UTF-8 text file, whitespace stripped (Chapter 1).
 
-    A missing file, a binary one or one that is not UTF-8 raises ``DataError`` saying so.
+    A byte-order mark at the start (as some editors save UTF-8) is not part of the first
+    word. A missing file, a binary one, a UTF-16 one or one that is not UTF-8 raises
+    ``DataError`` saying so.
     """
     path = Path(path)
     if path.is_dir():
@@ -31,16 +33,36 @@ def load_words(path: str | os.PathLike) -> list[str]:
     if not path.is_file():
         raise DataError(f"no word list at {path}")
     data = path.read_bytes()
+    if looks_like_utf16(data):
+        raise DataError(
+            f"{path} is UTF-16 text, not UTF-8: convert it first, for example with "
+            f"`iconv -f UTF-16 -t UTF-8 {path} > words-utf8.txt`"
+        )
     if b"\0" in data:
         raise DataError(f"{path} is a binary file, not a word list (one word per line)")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a leading byte-order mark is dropped
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise DataError(
             f"{path} is not UTF-8 text (line {line}, byte {error.start}): save it as UTF-8"
         ) from None
     return [w for w in (line.strip() for line in text.splitlines()) if w]
+
+
+def looks_like_utf16(data: bytes) -> bool:
+    """Whether ``data`` is UTF-16 text: a UTF-16 byte-order mark, or (without one) text
+    whose every other byte is zero, as UTF-16 writes ASCII letters.
+
+    >>> looks_like_utf16("emma ava".encode("utf-16")), looks_like_utf16(b"emma ava")
+    (True, False)
+    >>> looks_like_utf16("emma ava".encode("utf-16-le"))
+    True
+    """
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    even, odd = data[0::2], data[1::2]
+    return len(data) >= 4 and (set(odd) == {0} or set(even) == {0})
 
 
 def load_names(path: str | os.PathLike = DEFAULT_NAMES) -> list[str]:

@@ -49,6 +49,8 @@ def sample(
     if max_len < 1:
         raise ValueError(f"max_len must be a positive integer, got {max_len!r}")
     check_options(temperature, top_k)
+    if vocab.boundary in prefix:
+        raise ValueError(f"{vocab.boundary!r} marks a word's end: a prefix cannot hold it")
     start = vocab.encode(prefix)  # a character outside the vocabulary raises ValueError
     block_size = model.block_size
     device = next(model.parameters(), torch.empty(0)).device
