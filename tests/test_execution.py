@@ -243,7 +243,37 @@ def test_progress_is_drawn_and_erased_in_a_terminal_only(tmp_path):
 
 
 def test_kernels_talk_over_local_sockets_not_tcp():
-    assert execution.LocalKernelManager().transport == "ipc"
+    """A kernel started as the build starts one answers over socket files of its own: no
+    channel is a TCP port. (ipykernel's one TCP socket is its own: a pipe on 127.0.0.1 that
+    collects the output of processes the kernel forks, which no client connects to.)"""
+    import asyncio
+
+    import psutil
+
+    async def start_and_look() -> tuple[dict, list[str], list]:
+        manager = execution.LocalKernelManager()
+        await manager.start_kernel()
+        client = manager.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=120)
+            info = manager.get_connection_info()
+            names = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+            files = [f"{info['ip']}-{info[name]}" for name in names]
+            kernel = psutil.Process(manager.provisioner.pid)
+            return info, [f for f in files if Path(f).exists()], kernel.net_connections("inet")
+        finally:
+            client.stop_channels()
+            await manager.shutdown_kernel(now=True)
+
+    info, files, connections = asyncio.run(start_and_look())
+    assert info["transport"] == "ipc" and len(files) == 5  # every channel a socket file
+    assert len({Path(f).name.rsplit("-", 1)[0] for f in files}) == 1  # all the kernel's own
+    # at most that pipe: listening on loopback only, connected to nothing
+    assert len(connections) <= 1, connections
+    assert all(c.laddr.ip == "127.0.0.1" and c.status == "LISTEN" for c in connections)
+    # a kernel manager left at jupyter_client's default would use TCP for every channel
+    assert execution.AsyncKernelManager().transport == "tcp"
 
 
 # --- a failing page fails the whole build, at once -------------------------------------------
