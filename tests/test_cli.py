@@ -357,15 +357,21 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_says_so(
 
 def test_sample_prints_each_word_as_it_is_made(a_checkpoint):
     """A million words: the first lines arrive at once, and the command can be stopped."""
+    import threading
+
     command = [sys.executable, "-m", "charlm", "sample", str(a_checkpoint), "-n", "1000000"]
     sampler = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    first: list[str] = []
+    reader = threading.Thread(target=lambda: first.extend(sampler.stdout.readline() for _ in "123"))
     try:
-        first = [sampler.stdout.readline() for _ in range(3)]
-        assert all(line.split()[-1] for line in first)  # three words, long before the end
+        reader.start()
+        reader.join(60)  # a million words take far longer: only printed words arrive in time
+        assert len(first) == 3 and all(line.split()[-1] for line in first), first
         assert sampler.poll() is None  # still making more
     finally:
         sampler.kill()
         sampler.wait(30)
+        reader.join(30)
         sampler.stdout.close()
 
 
