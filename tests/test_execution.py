@@ -280,24 +280,6 @@ def test_kernels_talk_over_local_sockets_not_tcp():
 
 BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "tools" / "build.sh"
 
-SLOW = (
-    FRONT_MATTER.format(extra="")
-    + """
-# A slow page
-
-```{code-cell} ipython3
-import multiprocessing
-import time
-from concurrent.futures import ProcessPoolExecutor
-
-# a worker process of its own, as charlm.runs.fit_all starts: it must end with the build
-pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-pool.submit(time.sleep, 600)
-time.sleep(600)
-```
-"""
-)
-
 FAILING = (
     FRONT_MATTER.format(extra="execution:\n  timeout: 4")
     + """
@@ -341,7 +323,7 @@ def test_a_failing_page_fails_the_build_at_once(tmp_path, kind: str, pages: int)
     book = Book(tmp_path)
     slow = [f"slow{i}" for i in range(pages - 1)]
     for name in slow:
-        (tmp_path / f"{name}.md").write_text(SLOW)
+        (tmp_path / f"{name}.md").write_text(HANGS)  # ten minutes, with a process of its own
     (tmp_path / "failing.md").write_text(FAILING.format(code=code))
     book.set_toc([*slow, "failing"])
     html = tmp_path / "_build" / "html"
