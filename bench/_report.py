@@ -8,10 +8,10 @@ from pathlib import Path
 
 
 def write_report(
-    out: str, meta: dict, times: dict[str, list[float]], ratio: tuple[str, str]
+    out: str, meta: dict, times: dict[str, list[float]], ratio: tuple[str, str] | None = None
 ) -> None:
     """Write ``meta`` plus min/median/all of each timing (ms per step) to ``out``; print them
-    and the ratio of the medians of ``ratio[0]`` over ``ratio[1]``."""
+    and, if asked, the ratio of the medians of ``ratio[0]`` over ``ratio[1]``."""
     summary = {
         name: {"min": min(v), "median": statistics.median(v), "all": v} for name, v in times.items()
     }
@@ -21,6 +21,9 @@ def write_report(
     width = max(map(len, times))
     for name, s in summary.items():
         print(f"{name:>{width}}: min {s['min']:.3f} ms/step, median {s['median']:.3f} ms/step")
+    if ratio is None:
+        print(f"written to {path}")
+        return
     a, b = ratio
     print(
         f"{a} / {b} (medians): {summary[a]['median'] / summary[b]['median']:.3f}; written to {path}"

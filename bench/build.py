@@ -74,14 +74,14 @@ def appended(path: Path, text: str):
 def yardstick() -> list[float]:
     """The plain lecture loop's ms/step, timed ``YARDSTICK["repeats"]`` times, one thread."""
     import torch
-    from train_step import lecture_data, plain_loop
+    from train_step import lecture_data, lecture_loop
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         X, Y = lecture_data()
         steps = YARDSTICK["steps"]
-        return [1e3 * plain_loop(X, Y, steps, 32)[0] / steps for _ in range(YARDSTICK["repeats"])]
+        return [1e3 * lecture_loop(X, Y, steps, 32)[0] / steps for _ in range(YARDSTICK["repeats"])]
     finally:
         torch.set_num_threads(threads)
 

@@ -14,14 +14,17 @@ What the book teaches, each module with the chapter that introduces it:
   their context, and the loss that scores them there (Ch. 7)
 - ``recurrent`` -- a vanilla RNN and a GRU, their cells written out (Ch. 7)
 - ``transformer`` -- a small causal Transformer: LayerNorm and self-attention written out (Ch. 7)
-- ``train``    -- the training loop (SGD or AdamW), split evaluation, the learning-rate finder
-  (Ch. 1-2, 5)
+- ``train``    -- the lectures' training loop and its SGD step, split evaluation, the
+  learning-rate finder (Ch. 1-2)
 - ``runs``     -- seeded training runs as data, trained in parallel worker processes (Ch. 2)
 - ``stats``    -- diagnostics as numbers: activations, gradients, update:data ratios (Ch. 3),
   shape traces (Ch. 5)
 - ``backprop`` -- every gradient of the Chapter 4 network by hand, checked against autograd (Ch. 4)
 - ``engine``   -- a scalar autograd engine, to set against tensors (Ch. 4)
 - ``torchnn``  -- our layers rebuilt from ``torch.nn`` modules, weights copied (Ch. 5)
+- ``kernels``  -- Chapter 3's BatchNorm and tanh on torch's faster kernels (Ch. 6)
+- ``optim``    -- AdamW on a cosine schedule, a step for the same loop (Ch. 6)
+- ``recipes``  -- the book's headline models, recipes and runs, declared once (Ch. 3, 5-7)
 - ``sample``   -- seeded sampling from any model that maps ``idx -> logits`` (Ch. 1)
 - ``plots``    -- figures for the book; draws what it is given, computes nothing (Ch. 1-3)
 - ``report``   -- Markdown tables for the book; formats what it is given (Ch. 2)
@@ -33,10 +36,10 @@ The command on top of them (``charlm train / sample / eval`` on any word list):
 - ``checkpoint`` -- a trained model as a folder: weights, config, vocabulary, split, log
 - ``cli``        -- the ``charlm`` command (also ``python -m charlm``)
 
-What only the book's build uses, fenced off in a subpackage that imports none of the above:
-
-- ``bookbuild`` -- the core budget, the run cache, the result records, source digests and
-  training progress
+What only the book's build uses (a core budget, a run cache, result records, progress
+reports) is fenced off in a subpackage of its own, which its docstring describes. No module
+above imports it: it plugs itself in from outside, through the one seam ``train.watch`` and
+by wrapping ``runs.fit`` and ``runs.fit_all`` in the book's kernels.
 
 Which charlm modules each module may import (``tests/test_layout.py`` holds this map and
 checks the code against it). Imports point one way: no module imports one that imports it.
@@ -47,14 +50,17 @@ checks the code against it). Imports point one way: no module imports one that i
     data      -> fetch, vocab
     bigram    -> vocab
     layers    -> (nothing)
-    models    -> layers
+    kernels   -> layers
+    models    -> layers, kernels
     sequence  -> (nothing)
     recurrent -> layers, sequence
     transformer -> layers, sequence
-    train     -> sequence, bookbuild
-    runs      -> lectures, train, bookbuild
+    train     -> sequence
+    optim     -> sequence, train
+    runs      -> lectures, train, optim
+    recipes   -> lectures, models, optim, recurrent, runs, train, transformer
     stats     -> layers, train
-    backprop  -> train, bookbuild
+    backprop  -> train
     engine    -> (nothing)
     torchnn   -> layers
     sample    -> vocab
@@ -62,10 +68,9 @@ checks the code against it). Imports point one way: no module imports one that i
     report    -> (nothing)
     timing    -> (nothing)
     checkpoint -> vocab, data, bigram, models, recurrent, transformer
-    cli       -> fetch, vocab, data, bigram, models, recurrent, transformer, sequence,
-                 train, sample, checkpoint
+    cli       -> fetch, vocab, data, bigram, sequence, train, optim, recipes, sample,
+                 checkpoint
     __main__  -> cli
-    bookbuild -> (nothing)
 """
 
 __version__ = "0.1.0"

@@ -10,7 +10,6 @@ each, and ``train_manual`` trains the network with them alone.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,8 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from charlm.bookbuild.cores import training_cores
-from charlm.train import TrainConfig, TrainResult
+from charlm.train import TrainConfig, TrainResult, train
 
 PARAMS = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
 # every intermediate of ``forward``, in the order it computes them
@@ -344,27 +342,19 @@ def train_manual(
     generator: torch.Generator,
     step: Callable = manual_step,
 ) -> TrainResult:
-    """Chapter 2's training loop with hand-written gradients: no autograd anywhere (Ch. 4).
+    """Chapter 1's training loop with hand-written gradients: no autograd anywhere (Ch. 4).
 
     ``step`` computes (loss, gradients) of a batch: ``manual_step`` by default;
-    ``autograd_step`` does the same work with autograd, for comparison.
+    ``autograd_step`` does the same work with autograd, for comparison. The update is the
+    lectures' ``p += -lr * grad``, and ``train`` runs it for every batch.
     """
     if config.batch_size is None:
         raise ValueError("train_manual samples minibatches: set TrainConfig.batch_size")
-    params = model.params
-    losses = torch.empty(config.steps)
-    model.train()
-    # while the book builds: wait for a free core, and report the steps to the build's terminal
-    with training_cores(model, X, config) as build_bar:
-        start = time.perf_counter()
-        for i in range(config.steps):
-            ix = torch.randint(0, X.shape[0], (config.batch_size,), generator=generator)
-            loss, grads = step(params, X[ix], Y[ix], model.eps)
-            lr = config.lr_at(i)
-            for name, p in params.items():
-                p += -lr * grads[name]
-            losses[i] = loss
-            if build_bar is not None:
-                build_bar.update()
-        seconds = time.perf_counter() - start
-    return TrainResult(losses=losses.tolist(), seconds=seconds)
+
+    def update(model: ManualMLP, Xb: torch.Tensor, Yb: torch.Tensor, lr: float) -> torch.Tensor:
+        loss, grads = step(model.params, Xb, Yb, model.eps)
+        for name, p in model.params.items():
+            p += -lr * grads[name]
+        return loss
+
+    return train(model, X, Y, config, generator, step=update)

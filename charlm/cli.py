@@ -20,60 +20,44 @@ import math
 import os
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NoReturn
 
 import torch
 
 from charlm import checkpoint as ckpt
+from charlm import recipes
 from charlm.bigram import BigramConfig
 from charlm.data import build_dataset, load_words, split_words
 from charlm.fetch import DataError
-from charlm.models import MLPConfig, WaveNetConfig
-from charlm.recurrent import RecurrentConfig
+from charlm.optim import AdamWConfig
 from charlm.sample import check_options, sample
 from charlm.sequence import whole_words
 from charlm.train import TrainConfig, evaluate, train
-from charlm.transformer import TransformerConfig
 from charlm.vocab import BOUNDARY, Vocab
 
 MIN_WORDS = 10  # the fewest words an 80/10/10 split leaves a dev and a test word of
 
-# the models, each with the book's choices: Chapter 1's bigram, Chapter 3's MLP with
-# BatchNorm and its initialisation fixes, Chapter 5's WaveNet-style tree
+# the models, each as the book trains it (charlm.recipes): Chapter 1's bigram, Chapter 3's
+# MLP with BatchNorm, Chapter 5's WaveNet (on Chapter 6's kernels with its fast recipe), and
+# Chapter 7's models that read a whole word and predict at every position
 MODELS = {
     "bigram": lambda V, fast: BigramConfig(vocab_size=V),
-    "mlp": lambda V, fast: MLPConfig(
-        vocab_size=V,
-        w1_scale=5 / 3,
-        w1_fan_in=True,
-        w2_scale=0.01,
-        b2_scale=0.0,
-        batchnorm=True,
+    "mlp": lambda V, fast: replace(recipes.BATCHNORM_MLP, vocab_size=V),
+    "wavenet": lambda V, fast: replace(
+        recipes.FAST_WAVENET if fast else recipes.WAVENET, vocab_size=V
     ),  # fmt: skip
-    "wavenet": lambda V, fast: WaveNetConfig(vocab_size=V, fast_kernels=fast),
-    # Chapter 7: models that read a whole word and predict at every position
-    "rnn": lambda V, fast: RecurrentConfig(cell="rnn", vocab_size=V),
-    "gru": lambda V, fast: RecurrentConfig(cell="gru", vocab_size=V, n_hidden=256, dropout=0.2),
-    "transformer": lambda V, fast: TransformerConfig(vocab_size=V, dropout=0.1),
+    "rnn": lambda V, fast: replace(recipes.RNN, vocab_size=V),
+    "gru": lambda V, fast: replace(recipes.GRU, vocab_size=V),
+    "transformer": lambda V, fast: replace(recipes.TRANSFORMER, vocab_size=V),
 }
 SEQUENCE_MODELS = ("rnn", "gru", "transformer")
 LONGEST_CONTEXT = 32  # the sequence models read at most this many characters
-# how to train: Chapter 6's fast recipe, or the lectures' SGD
-RECIPES = {
-    "fast": TrainConfig(
-        steps=4000, batch_size=512, lr=5e-3, optimizer="adamw", schedule="cosine", lr_final=0.0
-    ),  # fmt: skip
-    "lecture": TrainConfig(
-        steps=200_000, batch_size=32, lr=0.1, decay_step=150_000, lr_final=0.01
-    ),  # fmt: skip
-}
-# the sequence models' fast recipe (Chapter 7): whole words, AdamW with weight decay
-SEQUENCE_RECIPE = TrainConfig(
-    steps=1500, batch_size=256, lr=5e-3, optimizer="adamw", weight_decay=0.1,
-    schedule="cosine", lr_final=0.0,
-)  # fmt: skip
+# how to train: Chapter 6's fast recipe, or the lectures' SGD; the sequence models have
+# Chapter 7's recipe only
+RECIPES = {"fast": recipes.FAST, "lecture": recipes.LECTURE}
+SEQUENCE_RECIPE = recipes.SEQUENCE
 
 
 class UsageError(Exception):
@@ -213,11 +197,8 @@ def run_train(args: argparse.Namespace) -> int:
     template = ckpt.Checkpoint(kind, config, vocab, split, kept.state if args.resume else {}, log)
     keeper = Keeper(args.out, template, data["dev"], g, recipe.steps, args.eval_every, start,
                     args.progress)  # fmt: skip
-    # the steps still to go; the learning rate follows the whole recipe from step ``start``
-    rest = replace(recipe, steps=recipe.steps - start, decay_step=None, lr_final=None)
     try:
-        train(model, *data["train"], rest, g, schedule=lambda step: recipe.lr_at(start + step),
-              hooks=[keeper], progress=False)  # fmt: skip
+        train(model, *data["train"], Remaining(recipe, start), g, hooks=[keeper])
     finally:
         keeper.close()
     best = ckpt.load(args.out)
@@ -225,6 +206,29 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"kept step {best.log['step']:,} of {recipe.steps:,} in {args.out}: "
           f"dev {best.log['best_dev']:.4f}, test {test:.4f}")  # fmt: skip
     return 0
+
+
+@dataclass(frozen=True)
+class Remaining:
+    """The steps of ``recipe`` from step ``start`` on, a training config of their own: its
+    learning rate follows the whole recipe (a resumed run goes on where it stopped)."""
+
+    recipe: TrainConfig | AdamWConfig  # the whole run's recipe
+    start: int  # the steps already trained
+
+    @property
+    def steps(self) -> int:
+        return self.recipe.steps - self.start
+
+    @property
+    def batch_size(self) -> int | None:
+        return self.recipe.batch_size
+
+    def lr_at(self, step: int) -> float:
+        return self.recipe.lr_at(self.start + step)
+
+    def make_step(self, model: torch.nn.Module):
+        return self.recipe.make_step(model)
 
 
 class Keeper:
@@ -333,7 +337,7 @@ def vocab_for(words: list[str], path: Path) -> Vocab:
     return Vocab.from_words(words, boundary="\n" if uses_dot else BOUNDARY)
 
 
-def recipe_for(kind: str, name: str) -> TrainConfig:
+def recipe_for(kind: str, name: str) -> TrainConfig | AdamWConfig:
     """The recipe ``name`` for a model ``kind``: the sequence models have only their own."""
     if kind in SEQUENCE_MODELS:
         if name != "fast":
@@ -343,9 +347,9 @@ def recipe_for(kind: str, name: str) -> TrainConfig:
     return RECIPES[name]
 
 
-def with_steps(recipe: TrainConfig, steps: int) -> TrainConfig:
+def with_steps(recipe: TrainConfig | AdamWConfig, steps: int) -> TrainConfig | AdamWConfig:
     """The recipe over ``steps`` steps; a step schedule decays at the same fraction."""
-    if recipe.decay_step is None:
+    if getattr(recipe, "decay_step", None) is None:
         return replace(recipe, steps=steps)
     decay = max(1, round(recipe.decay_step * steps / recipe.steps))
     return replace(recipe, steps=steps, decay_step=min(decay, steps))

@@ -62,11 +62,6 @@ class BatchNorm1d(Layer):
     unbiased variance for both. ``reduce_time=False`` reproduces the lecture's bug on 3-D
     input: statistics over the batch only, one per (position, channel), and running
     statistics that silently take the shape (T, C).
-
-    ``fused=True`` (Chapter 6) hands ``torch.nn.BatchNorm1d``'s arithmetic to torch's own
-    kernel, ``F.batch_norm``: the same values up to float32 rounding, in one operation
-    forward and one backward instead of about a dozen. It needs ``unbiased=False`` and
-    ``reduce_time=True``, the two settings that kernel implements.
     """
 
     def __init__(
@@ -76,15 +71,8 @@ class BatchNorm1d(Layer):
         momentum: float = 0.1,
         unbiased: bool = False,
         reduce_time: bool = True,
-        fused: bool = False,
     ) -> None:
         super().__init__()
-        if fused and (unbiased or not reduce_time):
-            raise ValueError(
-                "BatchNorm1d(fused=True) is torch's kernel: it needs unbiased=False and "
-                "reduce_time=True"
-            )
-        self.fused = fused
         self.eps = eps
         self.momentum = momentum
         self.unbiased = unbiased
@@ -97,8 +85,6 @@ class BatchNorm1d(Layer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim not in (2, 3):
             raise ValueError(f"BatchNorm1d expects (B, C) or (B, T, C) input, got {tuple(x.shape)}")
-        if self.fused:
-            return self._keep(self._fused(x))
         if not self.training:
             xmean, xvar = self.running_mean, self.running_var
         else:
@@ -118,47 +104,12 @@ class BatchNorm1d(Layer):
                 self.running_var = (1 - m) * self.running_var + m * var
         return self._keep(out)
 
-    def _fused(self, x: torch.Tensor) -> torch.Tensor:
-        """The same layer as ``unbiased=False``, computed by ``F.batch_norm``."""
-        flat = x.reshape(-1, x.shape[-1])  # (B*T, C): batch and time are one axis
-        out = F.batch_norm(
-            flat, self.running_mean, self.running_var, self.weight, self.bias,
-            training=self.training, momentum=self.momentum, eps=self.eps,
-        )  # fmt: skip
-        return out.view(x.shape)
-
 
 class Tanh(Layer):
-    """Element-wise tanh (Chapter 3).
-
-    ``via_sigmoid=True`` (Chapter 6) computes the same function as ``2 * sigmoid(2x) - 1``:
-    on this CPU torch's sigmoid kernel is several times faster than its tanh kernel, and the
-    difference is float32 rounding. The backward pass is tanh's own, ``1 - tanh(x)**2``.
-    """
-
-    def __init__(self, via_sigmoid: bool = False) -> None:
-        super().__init__()
-        self.via_sigmoid = via_sigmoid
+    """Element-wise tanh (Chapter 3)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.via_sigmoid:
-            return self._keep(_TanhViaSigmoid.apply(x))
         return self._keep(torch.tanh(x))
-
-
-class _TanhViaSigmoid(torch.autograd.Function):
-    """tanh(x) = 2 sigmoid(2x) - 1, with tanh's backward (Chapter 6)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        t = torch.sigmoid(x * 2).mul_(2).sub_(1)
-        ctx.save_for_backward(t)
-        return t
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (t,) = ctx.saved_tensors
-        return torch.ops.aten.tanh_backward(grad, t)  # grad * (1 - t**2)
 
 
 class Dropout(nn.Module):

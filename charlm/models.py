@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn as nn
 
+from charlm.kernels import FastTanh, FusedBatchNorm1d
 from charlm.layers import (
     BatchNorm1d,
     Embedding,
@@ -322,8 +323,11 @@ class WaveNetConfig:
 
     def _batchnorm(self) -> BatchNorm1d:
         if self.fast_kernels:  # torch's layer and kernel: normalises by the biased variance
-            return BatchNorm1d(self.n_hidden, fused=True)
+            return FusedBatchNorm1d(self.n_hidden)
         return BatchNorm1d(self.n_hidden, unbiased=True, reduce_time=self.bn_reduce_time)
+
+    def _tanh(self) -> Tanh:
+        return FastTanh() if self.fast_kernels else Tanh()
 
     def build(self, generator: torch.Generator) -> Sequential:
         """The network, drawn from ``generator`` layer by layer (the lecture: global seed 42)."""
@@ -334,7 +338,7 @@ class WaveNetConfig:
             return [
                 Linear(fan_in, H, bias=False, generator=g),
                 self._batchnorm(),
-                Tanh(via_sigmoid=self.fast_kernels),
+                self._tanh(),
             ]
 
         if self.hierarchical:

@@ -5,9 +5,6 @@ A ``Run`` names a model config, a training config and a seed; ``fit`` builds the
 generator, as the lectures do), trains it and evaluates it on every split. ``fit_all``
 sends several runs to worker processes, one thread each: on a 2-core machine where
 per-step overhead dominates, two runs side by side take about as long as one.
-
-While the book builds, ``fit`` keeps each finished run and loads it when the same run is
-asked for again (``charlm.bookbuild.runcache``); elsewhere it always trains.
 """
 
 from __future__ import annotations
@@ -19,14 +16,16 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 import torch.nn as nn
 
 from charlm import lectures
-from charlm.bookbuild import runcache
 from charlm.train import TrainConfig, TrainResult, evaluate, evaluate_splits, train
+
+if TYPE_CHECKING:
+    from charlm.optim import AdamWConfig
 
 Splits = dict[str, tuple[torch.Tensor, torch.Tensor]]
 
@@ -42,7 +41,7 @@ class Run:
     """One seeded training run (Chapter 2)."""
 
     model: ModelConfig  # what to build
-    train: TrainConfig  # how to train it
+    train: TrainConfig | AdamWConfig  # how to train it: the lectures' SGD or Chapter 6's AdamW
     seed: int = lectures.SEED  # the generator's seed: parameters first, then batches
     data: str = "train"  # which split to train on
     eval_on: tuple[str, ...] | None = None  # splits to evaluate on afterwards (None: all)
@@ -73,20 +72,16 @@ class RunResult:
         return model.eval()
 
 
-@runcache.reuse  # while the book builds, a run trained before is loaded, not retrained
 def fit(run: Run, splits: Splits) -> RunResult:
     """Build, train and evaluate one run (Chapter 2)."""
     g = torch.Generator().manual_seed(run.seed)
     model = run.model.build(g)
     X, Y = splits[run.data]
-    checks = DevChecks(*splits["dev"], run.dev_every) if run.dev_every else None
-    history = train(model, X, Y, run.train, generator=g, hooks=[checks] if checks else [])
-    curve = []
-    if checks:  # the time spent on the checks is not training time
-        curve = [(step, history.times[step - 1] - before, dev) for step, before, dev in checks.done]
-        history.seconds -= checks.seconds
+    checks = DevChecks(*splits["dev"], run.dev_every) if run.dev_every else None  # Chapter 7
+    history = train(model, X, Y, run.train, g, hooks=[checks] if checks else [])
     names = splits if run.eval_on is None else run.eval_on
     losses = evaluate_splits(model, {name: splits[name] for name in names})
+    curve = checks.settle(history) if checks else []
     return RunResult(run, model.state_dict(), history, losses, curve)
 
 
@@ -105,6 +100,12 @@ class DevChecks:
             self.done.append((step + 1, self.seconds, evaluate(model, self.X, self.Y)))
             self.seconds += time.perf_counter() - start
 
+    def settle(self, history: TrainResult) -> list[tuple[int, float, float]]:
+        """The curve (step, seconds of training so far, dev loss), and the time the checks
+        took taken out of ``history.seconds``: it is not training time."""
+        history.seconds -= self.seconds
+        return [(step, history.times[step - 1] - before, dev) for step, before, dev in self.done]
+
 
 def _one_thread() -> None:
     torch.set_num_threads(1)
@@ -117,16 +118,9 @@ def fit_all(runs: Sequence[Run], splits: Splits, workers: int | None = None) -> 
     ``torch.set_num_threads(1)``. ``workers=1`` runs them here, one after another. Workers
     are started fresh ("spawn"): in a script, call this under ``if __name__ == "__main__":``.
     """
-    # while the book builds, runs trained before are loaded here, without a worker
-    results = {i: fit.cached(run, splits, threads=1) for i, run in enumerate(runs)}
-    todo = [i for i, result in results.items() if result is None]
-    workers = min(workers or os.cpu_count() or 1, len(todo))
+    workers = min(workers or os.cpu_count() or 1, len(runs))
     if workers <= 1:
-        results.update({i: fit(runs[i], splits) for i in todo})
-    else:
-        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: safe inside Jupyter
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_one_thread) as pool:
-            results.update(
-                zip(todo, pool.map(partial(fit, splits=splits), [runs[i] for i in todo]))
-            )
-    return [results[i] for i in range(len(runs))]
+        return [fit(run, splits) for run in runs]
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: safe inside Jupyter
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_one_thread) as pool:
+        return list(pool.map(partial(fit, splits=splits), runs))

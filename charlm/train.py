@@ -1,67 +1,57 @@
 """The training loop and split evaluation shared by every chapter (Chapters 1-2).
 
-What it is about: minibatch (or full-batch) gradient descent with the lectures' step
-learning-rate schedule, seeded batch sampling and a per-step loss history. What it is
-not about: models (any ``idx -> logits`` module), data loading, or plotting.
+What it is about: the lectures' gradient descent on minibatches (or the full batch) with
+their step learning-rate schedule, seeded batch sampling and a per-step loss history. What
+it is not about: models (any ``idx -> logits`` module), data loading, or plotting. Later
+chapters plug into the loop rather than change it: a ``step`` other than ``sgd_step``
+(Chapter 4's hand-written gradients, Chapter 6's AdamW in ``charlm.optim``), ``hooks``
+that watch every step (Chapter 3's diagnostics, Chapter 7's dev checks), and ``watch``, the
+seam below, by which a tool outside the lessons (the book's build) sees every loop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from charlm.bookbuild.cores import training_cores
 from charlm.sequence import SequenceModel, next_char_loss, window_loss
+
+
+def positive_int(owner: str, name: str, value: Any) -> None:
+    """Raise ValueError unless ``value`` is a positive integer: every config's first check."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{owner}.{name} must be a positive integer, got {value!r}")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings of one training run (Chapter 1); invalid values raise ValueError."""
+    """The lectures' training recipe (Chapter 1); invalid values raise ValueError."""
 
     steps: int = 200_000  # optimisation steps (one batch each)
     batch_size: int | None = 32  # examples per step; None means the whole set (full batch)
     lr: float = 0.1  # learning rate before decay_step
     decay_step: int | None = None  # from this step on the rate is lr_final (step schedule)
     lr_final: float | None = None  # learning rate from decay_step on
-    l2: float = 0.0  # weight of the mean-square penalty on every parameter with >= 2 dims
-    optimizer: str = "sgd"  # "sgd" (the lectures': p += -lr * grad) or "adamw" (Chapter 5)
-    weight_decay: float = 0.0  # AdamW's decoupled weight decay
-    schedule: str = "step"  # "step" (lr, then lr_final from decay_step) or "cosine" to lr_final
 
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> ValueError:
             return ValueError(f"TrainConfig.{name} {why}, got {getattr(self, name)!r}")
 
-        if not isinstance(self.steps, int) or self.steps <= 0:
-            raise bad("steps", "must be a positive integer")
+        positive_int("TrainConfig", "steps", self.steps)
         if self.batch_size is not None and (
             not isinstance(self.batch_size, int) or self.batch_size <= 0
         ):
             raise bad("batch_size", "must be a positive integer or None (full batch)")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise bad("lr", "must be a finite number > 0")
-        if self.optimizer not in ("sgd", "adamw"):
-            raise bad("optimizer", 'must be "sgd" or "adamw"')
-        if self.schedule not in ("step", "cosine"):
-            raise bad("schedule", 'must be "step" or "cosine"')
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise bad("weight_decay", "must be a finite number >= 0")
-        if self.schedule == "cosine":
-            if self.decay_step is not None:
-                raise bad("decay_step", "is for the step schedule; cosine decays every step")
-            if self.lr_final is not None and not (
-                math.isfinite(self.lr_final) and 0 <= self.lr_final <= self.lr
-            ):
-                raise bad("lr_final", "must be between 0 and lr for the cosine schedule")
-            return self._check_l2()
         if (self.decay_step is None) != (self.lr_final is None):
             raise bad("decay_step", "and lr_final must be given together")
         if self.decay_step is not None:
@@ -69,20 +59,16 @@ class TrainConfig:
                 raise bad("decay_step", "must be an integer in 1..steps")
             if not (math.isfinite(self.lr_final) and self.lr_final > 0):
                 raise bad("lr_final", "must be a finite number > 0")
-        self._check_l2()
-
-    def _check_l2(self) -> None:
-        if not (math.isfinite(self.l2) and self.l2 >= 0):
-            raise ValueError(f"TrainConfig.l2 must be a finite number >= 0, got {self.l2!r}")
 
     def lr_at(self, step: int) -> float:
         """The learning rate used at ``step`` (0-based)."""
-        if self.schedule == "cosine":
-            low = self.lr_final or 0.0
-            return low + 0.5 * (self.lr - low) * (1 + math.cos(math.pi * step / self.steps))
         if self.decay_step is not None and step >= self.decay_step:
             return self.lr_final
         return self.lr
+
+    def make_step(self, model: nn.Module) -> Step:
+        """How each batch updates ``model``: the lectures' plain gradient descent."""
+        return sgd_step
 
 
 @dataclass
@@ -99,12 +85,52 @@ class TrainResult:
         return torch.tensor(self.losses[:n]).view(-1, k).mean(dim=1).tolist()
 
 
+class Step(Protocol):
+    """One update of ``model`` on a batch at rate ``lr``; returns the batch's loss (Chapter 1)."""
+
+    def __call__(
+        self, model: nn.Module, Xb: torch.Tensor, Yb: torch.Tensor, lr: float
+    ) -> torch.Tensor: ...
+
+
 class Hook(Protocol):
     """Called after every update; returning True stops training (Chapter 3's diagnostics)."""
 
     def __call__(
         self, step: int, model: nn.Module, loss: torch.Tensor, lr: float
     ) -> bool | None: ...
+
+
+@contextlib.contextmanager
+def _nothing(model: nn.Module, X: torch.Tensor, config: Any) -> Iterator[Sequence[Hook]]:
+    yield ()
+
+
+# The seam for tools outside the lessons: ``watch(model, X, config)`` is a context manager
+# entered around every training loop, whose value is more hooks for that loop. By default
+# it does nothing. The book's build sets it in each chapter's kernel (its seam module) to
+# wait for a free core before a loop starts and to report the loop's steps to the terminal.
+watch: Callable[[nn.Module, torch.Tensor, Any], contextlib.AbstractContextManager] = _nothing
+
+
+def sgd_step(
+    model: nn.Module, Xb: torch.Tensor, Yb: torch.Tensor, lr: float, l2: float = 0.0
+) -> torch.Tensor:
+    """One step of the lectures' gradient descent; returns the batch's loss (Chapter 1).
+
+    ``l2`` adds Chapter 1's penalty, ``l2`` times the mean square of every weight matrix,
+    to what is minimised; the loss returned is the data's alone.
+    """
+    loss = next_char_loss(model, Xb, Yb)  # F.cross_entropy(model(Xb), Yb); see Chapter 7
+    objective = loss
+    if l2 > 0:
+        objective = loss + l2 * sum((p**2).mean() for p in model.parameters() if p.ndim >= 2)
+    for p in model.parameters():
+        p.grad = None
+    objective.backward()
+    for p in model.parameters():
+        p.data += -lr * p.grad
+    return loss
 
 
 def train(
@@ -114,83 +140,37 @@ def train(
     config: TrainConfig,
     generator: torch.Generator | None = None,
     *,
-    schedule: Callable[[int], float] | None = None,
+    step: Step | None = None,
     hooks: Sequence[Hook] = (),
-    progress: bool | None = None,
 ) -> TrainResult:
-    """Train ``model`` on (X, Y) by gradient descent; returns the loss history (Chapter 1).
+    """Train ``model`` on (X, Y), one batch per step; returns the losses (Chapter 1).
 
-    Each step draws ``torch.randint(0, N, (batch_size,), generator=generator)`` (none for
-    full batch), computes the cross-entropy, sets every grad to None, back-propagates and
-    updates ``p += -lr * p.grad``: the lectures' loop, in their order, so their seeded
-    runs reproduce bit for bit. ``schedule(step)`` replaces ``config.lr_at``; ``hooks``
-    see the model after each update (and may stop the run); ``progress`` shows a bar
-    (default: only when stderr is a terminal, so never inside the book).
+    Each step draws ``batch_size`` random examples (all of them when it is None), then
+    ``step`` updates the model at this step's rate: ``config.make_step(model)``, the
+    lectures' ``sgd_step``, unless another is given. ``hooks`` see the model after every
+    update and may stop the run.
     """
     if config.batch_size is not None and generator is None:
         raise ValueError("minibatch training needs an explicit torch.Generator")
-    lr_at = schedule or config.lr_at
-    params = [p for p in model.parameters() if p.requires_grad]
-    adamw = None
-    if config.optimizer == "adamw":
-        adamw = torch.optim.AdamW(
-            params, lr=config.lr, weight_decay=config.weight_decay, fused=True
-        )  # fused: the whole update in one kernel per step
-    penalised = [p for p in params if p.ndim >= 2]
-    losses = torch.empty(config.steps)
-    times: list[float] = []
-    bar = _progress_bar(config.steps, progress)
+    step = step or config.make_step(model)
+    losses, times = [], []
     model.train()
-    done = 0
-    # while the book builds: wait for a free core, and report the steps to the build's terminal
-    with training_cores(model, X, config) as build_bar:
-        bar = bar or build_bar
+    with watch(model, X, config) as watchers:  # nothing, unless a tool has set the seam
         start = time.perf_counter()
-        for step in range(config.steps):
+        for i in range(config.steps):
             if config.batch_size is None:
                 Xb, Yb = X, Y
             else:
                 ix = torch.randint(0, X.shape[0], (config.batch_size,), generator=generator)
                 Xb, Yb = X[ix], Y[ix]  # (B, T), (B,)
-            # F.cross_entropy(model(Xb), Yb): the next character's loss (Chapter 7's sequence
-            # models are scored at every position of the context: charlm.sequence)
-            loss = next_char_loss(model, Xb, Yb)
-            objective = loss
-            if config.l2 > 0:
-                objective = loss + config.l2 * sum((p**2).mean() for p in penalised)
-            for p in params:
-                p.grad = None
-            objective.backward()
-            lr = lr_at(step)
-            if adamw is not None:
-                for group in adamw.param_groups:
-                    group["lr"] = lr
-                adamw.step()
-            else:
-                with torch.no_grad():
-                    # p += -lr * grad for every p at once: the same two roundings, fewer dispatches
-                    torch._foreach_add_(params, torch._foreach_mul([p.grad for p in params], -lr))
-            losses[step] = loss.detach()  # no .item(): no per-step conversion to Python
+            lr = config.lr_at(i)
+            loss = step(model, Xb, Yb, lr)
+            losses.append(loss.item())
             times.append(time.perf_counter() - start)
-            done = step + 1
-            if bar is not None:
-                bar.update(1)
-            if any([hook(step, model, loss, lr) for hook in hooks]):
+            if any([hook(i, model, loss, lr) for hook in (*hooks, *watchers)]):
                 break
         seconds = time.perf_counter() - start
-    if bar is not None:
-        bar.close()
-    return TrainResult(losses=losses[:done].tolist(), seconds=seconds, times=times)
-
-
-def _progress_bar(total: int, progress: bool | None):
-    if progress is None:
-        progress = sys.stderr.isatty()
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="step", mininterval=0.5)
+    return TrainResult(losses, seconds, times)
 
 
 @torch.no_grad()
@@ -270,6 +250,21 @@ def find_lr(
         raise ValueError("max_exponent must be greater than min_exponent")
     exponents = torch.linspace(min_exponent, max_exponent, steps)  # (steps,)
     lrs = (10**exponents).tolist()
-    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lrs[0])
-    result = train(model, X, Y, config, generator, schedule=lrs.__getitem__)
+    sweep = LRSweep(steps=steps, batch_size=batch_size, lrs=tuple(lrs))
+    result = train(model, X, Y, sweep, generator)
     return LRFinderResult(exponents=exponents.tolist(), lrs=lrs, losses=result.losses)
+
+
+@dataclass(frozen=True)
+class LRSweep(TrainConfig):
+    """A training config whose step ``i`` uses ``lrs[i]``: ``find_lr``'s (Chapter 2)."""
+
+    lrs: tuple[float, ...] = ()  # one learning rate per step
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.lrs) != self.steps:
+            raise ValueError(f"LRSweep.lrs must hold one rate per step ({self.steps})")
+
+    def lr_at(self, step: int) -> float:
+        return self.lrs[step]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
 import torch
@@ -17,7 +18,7 @@ from charlm.bigram import (
     running_float32_nll,
 )
 from charlm.data import build_dataset
-from charlm.train import TrainConfig, evaluate, train
+from charlm.train import TrainConfig, evaluate, sgd_step, train
 
 
 def test_counts_by_hand(tiny_vocab):
@@ -115,7 +116,8 @@ def test_l2_pulls_towards_uniform(tiny_words, tiny_vocab):
     norms = []
     for l2 in (0.0, 1.0):
         m = NeuralBigram(V, generator=torch.Generator().manual_seed(0))
-        train(m, X, Y, TrainConfig(steps=300, batch_size=None, lr=10.0, l2=l2))
+        train(m, X, Y, TrainConfig(steps=300, batch_size=None, lr=10.0),
+              step=partial(sgd_step, l2=l2))  # fmt: skip
         norms.append(m.weight.detach().pow(2).mean().item())
     assert norms[1] < norms[0]
 
@@ -144,7 +146,8 @@ def test_neural_bigram_lecture_recipe(vocab, all_bigrams):
     counting = evaluate(CountingNgram(len(vocab)).fit(X, Y), X, Y)
     m = NeuralBigram(len(vocab), generator=torch.Generator().manual_seed(lectures.SEED))
     init = evaluate(m, X, Y)
-    result = train(m, X, Y, TrainConfig(steps=100, batch_size=None, lr=50.0, l2=0.01))
+    result = train(m, X, Y, TrainConfig(steps=100, batch_size=None, lr=50.0),
+                   step=partial(sgd_step, l2=0.01))  # fmt: skip
     final = evaluate(m, X, Y)
     assert counting < final < 2.48  # approaches the counts (the lecture: ~2.48)
     assert result.losses[0] == pytest.approx(init)  # history[k] is the loss before step k

@@ -72,18 +72,21 @@ def test_imported_submodules_reads_every_import_form():
 def test_the_closure_follows_imports_through_the_package():
     names = {p.relative_to(PACKAGE).as_posix() for p in module_closure(PACKAGE, ["runs"])}
     assert names == {
-        "runs.py", "train.py", "sequence.py", "lectures.py", "__init__.py",
-        "bookbuild/__init__.py", "bookbuild/runcache.py", "bookbuild/digest.py",
-        "bookbuild/cores.py", "bookbuild/progress.py",
+        "runs.py", "train.py", "optim.py", "sequence.py", "lectures.py", "__init__.py",
     }  # fmt: skip
+    names = {
+        p.relative_to(PACKAGE).as_posix() for p in module_closure(PACKAGE, ["bookbuild.cores"])
+    }
+    assert names == {"bookbuild/cores.py", "bookbuild/__init__.py"}
     names = {p.stem for p in module_closure(PACKAGE, ["models"])}
-    assert names == {"models", "layers"}
+    assert names == {"models", "layers", "kernels"}
     assert module_closure(PACKAGE, ["no_such_module"]) == []
 
 
 def test_a_subpackage_module_is_found_with_its_init():
-    names = {p.relative_to(PACKAGE).as_posix() for p in module_closure(PACKAGE, ["train"])}
+    names = {p.relative_to(PACKAGE).as_posix() for p in module_closure(PACKAGE, ["bookbuild.seam"])}
     assert names == {
-        "train.py", "sequence.py", "bookbuild/cores.py", "bookbuild/progress.py",
-        "bookbuild/__init__.py",
+        "bookbuild/seam.py", "bookbuild/__init__.py", "bookbuild/cores.py",
+        "bookbuild/progress.py", "bookbuild/runcache.py", "bookbuild/digest.py",
+        "train.py", "sequence.py", "runs.py", "optim.py", "lectures.py", "__init__.py",
     }  # fmt: skip

@@ -14,8 +14,9 @@ import torch
 import torch.nn as nn
 
 from charlm.data import build_dataset
+from charlm.optim import AdamWConfig
 from charlm.recurrent import GRUCell, RecurrentConfig, RecurrentLM, RNNCell
-from charlm.train import TrainConfig, train
+from charlm.train import train
 
 ATOL, RTOL = 1e-6, 1e-5
 SMALL = {"vocab_size": 27, "block_size": 8, "n_embd": 16, "n_hidden": 32}
@@ -134,7 +135,7 @@ def test_short_training_lowers_the_loss(tiny_words, tiny_vocab):
     X, Y = build_dataset(tiny_words, tiny_vocab, block_size=8)
     config = RecurrentConfig(cell="gru", **{**SMALL, "vocab_size": len(tiny_vocab)})
     model = config.build(torch.Generator().manual_seed(0))
-    cfg = TrainConfig(steps=30, batch_size=16, lr=1e-2, optimizer="adamw")
+    cfg = AdamWConfig(steps=30, batch_size=16, lr=1e-2)
     losses = train(model, X, Y, cfg, generator=torch.Generator().manual_seed(1)).losses
     assert len(losses) == 30
     assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 
 from charlm.data import build_dataset
@@ -60,10 +61,35 @@ def test_result_model_adopts_buffers_whose_shape_training_changed(tiny_words, ti
     assert evaluate(model, *splits["train"]) == result.losses["train"]
 
 
-def test_the_run_cache_trains_once_then_loads(tiny_words, tiny_vocab, tmp_path, monkeypatch):
-    import charlm.runs as runs_module
+@pytest.fixture
+def plugged(monkeypatch, tmp_path):
+    """charlm.runs with the build's run cache plugged in, as in a chapter's kernel; the
+    plain functions come back after the test."""
+    import charlm.runs
+    import charlm.train
+    from charlm.bookbuild import seam
 
     monkeypatch.setenv("CHARLM_RUN_CACHE", str(tmp_path))
+    for module, name in ((charlm.runs, "fit"), (charlm.runs, "fit_all"), (charlm.train, "watch")):
+        monkeypatch.setattr(module, name, getattr(module, name))
+    seam.install()
+    return charlm.runs
+
+
+def test_without_the_build_fit_is_plain_and_stores_nothing(
+    tiny_words, tiny_vocab, tmp_path, monkeypatch
+):
+    """The variable alone plugs nothing in: only the build's seam, in its kernels, does."""
+    monkeypatch.setenv("CHARLM_RUN_CACHE", str(tmp_path))
+    fit(_runs(len(tiny_vocab))[0], _splits(tiny_words, tiny_vocab))
+    assert not hasattr(fit, "cached") and list(tmp_path.iterdir()) == []
+
+
+def test_the_run_cache_trains_once_then_loads(
+    tiny_words, tiny_vocab, tmp_path, monkeypatch, plugged
+):
+    runs_module = plugged
+    fit, fit_all = runs_module.fit, runs_module.fit_all
     splits = _splits(tiny_words, tiny_vocab)
     run = _runs(len(tiny_vocab))[0]
     first = fit(run, splits)
@@ -101,8 +127,10 @@ def test_the_run_cache_key_covers_settings_data_and_threads(tiny_words, tiny_voc
     assert len({key, *changed}) == 1 + len(changed)
 
 
-def test_an_unreadable_cache_entry_is_trained_again(tiny_words, tiny_vocab, tmp_path, monkeypatch):
-    monkeypatch.setenv("CHARLM_RUN_CACHE", str(tmp_path))
+def test_an_unreadable_cache_entry_is_trained_again(
+    tiny_words, tiny_vocab, tmp_path, monkeypatch, plugged
+):
+    fit = plugged.fit
     splits = _splits(tiny_words, tiny_vocab)
     run = _runs(len(tiny_vocab))[0]
     first = fit(run, splits)
@@ -113,7 +141,7 @@ def test_an_unreadable_cache_entry_is_trained_again(tiny_words, tiny_vocab, tmp_
     # the entry was replaced by a checkpoint of the run, which the next fit loads
     assert entry.read_bytes() != b"not a checkpoint"
     assert torch.load(entry, weights_only=True)  # a record, not an error
-    import charlm.runs as runs_module
+    runs_module = plugged
 
     def no_training(*args, **kwargs):
         raise AssertionError("the replaced entry was not loaded: the run trained again")
@@ -123,12 +151,11 @@ def test_an_unreadable_cache_entry_is_trained_again(tiny_words, tiny_vocab, tmp_
 
 
 def test_fit_all_loads_cached_runs_without_workers(
-    tiny_words, tiny_vocab, tmp_path, monkeypatch, one_thread
+    tiny_words, tiny_vocab, tmp_path, monkeypatch, one_thread, plugged
 ):
     """Runs trained before (here in workers) come back bit for bit, and no worker starts."""
-    import charlm.runs as runs_module
-
-    monkeypatch.setenv("CHARLM_RUN_CACHE", str(tmp_path))
+    runs_module = plugged
+    fit_all = runs_module.fit_all
     splits = _splits(tiny_words, tiny_vocab)
     runs = _runs(len(tiny_vocab))
     first = fit_all(runs, splits, workers=2)

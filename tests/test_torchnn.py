@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from charlm.kernels import FastTanh
 from charlm.layers import (
     BatchNorm1d,
     Embedding,
@@ -263,5 +264,5 @@ def test_only_a_sequential_converts():
 
 
 def test_tanh_becomes_nn_tanh():
-    converted = to_torch_nn(Sequential([Tanh(), Tanh(via_sigmoid=True)], block_size=1))
+    converted = to_torch_nn(Sequential([Tanh(), FastTanh()], block_size=1))
     assert all(type(m) is nn.Tanh for m in converted)

@@ -27,7 +27,6 @@ from charlm.train import TrainConfig, evaluate, example_losses, train
         ({"lr_final": 0.01}, "decay_step"),
         ({"steps": 10, "decay_step": 11, "lr_final": 0.01}, "decay_step"),
         ({"decay_step": 5, "lr_final": 0.0}, "lr_final"),
-        ({"l2": -1.0}, "l2"),
     ],
 )
 def test_bad_config_values_are_rejected(kwargs, field):
@@ -147,28 +146,60 @@ def test_hooks_see_every_step_and_can_stop(tiny_words, tiny_vocab):
     assert [lr for _, lr in seen] == [0.5] * 5 + [0.05] * 2
 
 
-def test_schedule_overrides_the_config(tiny_words, tiny_vocab):
+def test_a_config_of_ones_own_sets_the_rates(tiny_words, tiny_vocab):
+    """The loop asks the config for each step's rate: the learning-rate finder's sweep."""
+    from charlm.train import LRSweep
+
     rates = []
     model, X, Y = _setup(tiny_words, tiny_vocab)
-    train(
-        model,
-        X,
-        Y,
-        TrainConfig(steps=4, batch_size=None, lr=1.0),
-        schedule=lambda step: 0.1 * (step + 1),
-        hooks=[lambda step, model, loss, lr: rates.append(lr)],
-    )
-    assert rates == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    sweep = LRSweep(steps=4, batch_size=None, lrs=(0.1, 0.2, 0.3, 0.4))
+    train(model, X, Y, sweep, hooks=[lambda step, model, loss, lr: rates.append(lr)])
+    assert rates == [0.1, 0.2, 0.3, 0.4]
+    with pytest.raises(ValueError, match="one rate per step"):
+        LRSweep(steps=3, lrs=(0.1,))
 
 
-def test_progress_bar_does_not_change_results(tiny_words, tiny_vocab, capsys):
-    cfg = TrainConfig(steps=30, batch_size=4, lr=0.5)
-    out = []
-    for progress in (False, True):
-        model, X, Y = _setup(tiny_words, tiny_vocab)
-        out.append(train(model, X, Y, cfg, torch.Generator().manual_seed(1), progress=progress))
-    assert out[0].losses == out[1].losses
-    assert "30/30" in capsys.readouterr().err
+def test_a_step_of_ones_own_replaces_sgd(tiny_words, tiny_vocab):
+    """``step`` is how later chapters change the update (hand-written gradients, AdamW)."""
+    from charlm.train import sgd_step
+
+    seen = []
+
+    def halving(model, Xb, Yb, lr):
+        seen.append((len(Xb), lr))
+        return sgd_step(model, Xb, Yb, lr / 2)
+
+    config = TrainConfig(steps=6, batch_size=4, lr=0.4)
+    a, X, Y = _setup(tiny_words, tiny_vocab)
+    ours = train(a, X, Y, config, torch.Generator().manual_seed(2), step=halving)
+    b, _, _ = _setup(tiny_words, tiny_vocab)
+    plain = train(b, X, Y, TrainConfig(steps=6, batch_size=4, lr=0.2),
+                  torch.Generator().manual_seed(2))  # fmt: skip
+    assert seen == [(4, 0.4)] * 6 and ours.losses == plain.losses
+    assert torch.equal(a.weight, b.weight)
+
+
+def test_the_seam_does_nothing_by_default_and_wraps_every_loop(tiny_words, tiny_vocab, monkeypatch):
+    """``watch`` is entered around the loop, and its hooks see every step."""
+    import contextlib
+
+    import charlm.train
+
+    events = []
+
+    @contextlib.contextmanager
+    def watching(model, X, config):
+        events.append("enter")
+        yield [lambda step, model, loss, lr: events.append(step)]
+        events.append("exit")
+
+    model, X, Y = _setup(tiny_words, tiny_vocab)
+    config = TrainConfig(steps=3, batch_size=4, lr=0.5)
+    plain = train(model, X, Y, config, torch.Generator().manual_seed(1))
+    monkeypatch.setattr(charlm.train, "watch", watching)
+    model, X, Y = _setup(tiny_words, tiny_vocab)
+    watched = train(model, X, Y, config, torch.Generator().manual_seed(1))
+    assert events == ["enter", 0, 1, 2, "exit"] and watched.losses == plain.losses
 
 
 def test_mean_every():
@@ -201,29 +232,6 @@ def test_evaluate_splits(tiny_words, tiny_vocab):
     model, X, Y = _setup(tiny_words, tiny_vocab)
     out = evaluate_splits(model, {"a": (X, Y), "b": (X[:5], Y[:5])})
     assert out == {"a": evaluate(model, X, Y), "b": evaluate(model, X[:5], Y[:5])}
-
-
-def test_optimizer_and_schedule_options():
-    with pytest.raises(ValueError, match="TrainConfig.optimizer"):
-        TrainConfig(optimizer="adam")
-    with pytest.raises(ValueError, match="TrainConfig.schedule"):
-        TrainConfig(schedule="linear")
-    with pytest.raises(ValueError, match="TrainConfig.weight_decay"):
-        TrainConfig(weight_decay=-1.0)
-    with pytest.raises(ValueError, match="TrainConfig.decay_step"):
-        TrainConfig(schedule="cosine", decay_step=5, lr_final=0.01)
-    c = TrainConfig(steps=100, lr=1.0, schedule="cosine", lr_final=0.1)
-    assert c.lr_at(0) == pytest.approx(1.0) and c.lr_at(50) == pytest.approx(0.55)
-    assert c.lr_at(100) == pytest.approx(0.1)
-
-
-def test_adamw_trains_and_records_times(tiny_words, tiny_vocab):
-    model, X, Y = _setup(tiny_words, tiny_vocab)
-    start = evaluate(model, X, Y)
-    cfg = TrainConfig(steps=100, batch_size=8, lr=0.05, optimizer="adamw", schedule="cosine")
-    result = train(model, X, Y, cfg, torch.Generator().manual_seed(0))
-    assert evaluate(model, X, Y) < start - 0.5
-    assert len(result.times) == 100 and result.times == sorted(result.times)
 
 
 def test_example_losses_average_to_evaluate(tiny_words, tiny_vocab):

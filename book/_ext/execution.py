@@ -84,7 +84,13 @@ from sphinx.errors import ExtensionError
 from sphinx.util import logging
 from traitlets import CaselessStrEnum, default
 
-from charlm.bookbuild import PAGE_ENV, PROGRESS_ENV, RESULTS_ENV, build_environment
+from charlm.bookbuild import (
+    PAGE_ENV,
+    PROGRESS_ENV,
+    RESULTS_ENV,
+    build_environment,
+    kernel_environment,
+)
 from charlm.bookbuild.digest import code_digest, imported_submodules, module_closure
 from charlm.bookbuild.progress import read_loops
 
@@ -638,6 +644,7 @@ def execute(doc: str, nb_json: str, cwd: str, timeout: int) -> Outcome:
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     os.environ[PAGE_ENV] = doc
+    os.environ.update(kernel_environment(dict(os.environ)))  # the kernel plugs the build in
     nb = nbformat.reads(nb_json, as_version=4)
     timeout = nb.metadata.get("execution", {}).get("timeout", timeout)  # a page's own
     running: dict[str, int] = {}  # the notebook index of the cell running now

@@ -8,9 +8,10 @@ The largest waiting job is served first; a job needing two cores is served when 
 free, which also lets it be timed on an otherwise quiet machine.
 
 The budget is a folder of lock files named by ``$CHARLM_CORES`` (set by the book build);
-when it is not set, ``cores()`` does nothing and training runs as usual. A training loop
-asks with one line, ``with training_cores(model, X, config):``. Inside ``cores()``,
-a nested ``cores()`` (a training loop within a timed block) runs on the cores already held.
+when it is not set, ``cores()`` does nothing and training runs as usual. Training loops
+ask for their cores through ``charlm.train.watch``, which ``charlm.bookbuild.seam`` sets in
+the build's kernels. Inside ``cores()``, a nested ``cores()`` (a training loop within a
+timed block) runs on the cores already held.
 """
 
 from __future__ import annotations
@@ -22,10 +23,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
 
 from charlm.bookbuild import CORES_ENV
-from charlm.bookbuild.progress import Reporter, reporter
 
 POLL = 0.05  # seconds between attempts while waiting
 _held = 0  # cores this process holds now; nested requests run within them
@@ -63,29 +62,6 @@ def cores(n: int = 1, work: float = 0.0) -> Iterator[None]:
                 _held = 0
     finally:
         ticket.unlink(missing_ok=True)
-
-
-@contextmanager
-def training_cores(model: Any, X: Any, config: Any) -> Iterator[Reporter | None]:
-    """The cores a training loop needs: one per torch thread, its turn set by its work.
-
-    The work is steps x examples per step x the model's numbers (``config.steps``,
-    ``config.batch_size`` or all of ``X``, ``model.parameters()``): only an order, so the
-    longest run starts first. Yields the loop's progress ``Reporter`` (an ``update`` per
-    step, for the build's terminal: ``charlm.bookbuild.progress``). Outside the book's
-    build: takes nothing and yields None.
-    """
-    import torch
-
-    size = sum(p.numel() for p in model.parameters())
-    work = config.steps * (config.batch_size or X.shape[0]) * size
-    with cores(torch.get_num_threads(), work=work):
-        bar = reporter(type(model).__name__, config.steps)
-        try:
-            yield bar
-        finally:
-            if bar is not None:
-                bar.close()
 
 
 def _my_turn(path: Path, ticket: Path) -> bool:

@@ -1,17 +1,19 @@
 """Finished training runs, stored while the book builds and loaded instead of retrained.
 
-``runs.fit`` is wrapped by ``reuse``. When ``$CHARLM_RUN_CACHE`` names a folder (the book
-build sets it), a finished run is stored there under a key covering everything its result
-depends on: the run's settings (its ``repr``), the data it trains and evaluates on, the code
-of the charlm modules it executes (``digest``: docstrings and comments excluded), torch's
-version and the thread count. A later call with the same run loads it instead of training:
-a chapter that re-executes because a plotting function changed does not retrain, and
-Chapter 6 reuses Chapter 5's run. Entries are loaded with ``weights_only=True``; an
-unreadable one is trained again and replaced. One process trains a given run; others
-asking for it at the same time wait for it, then load it.
+``runs.fit`` is wrapped by ``reuse`` and ``runs.fit_all`` by ``reuse_all``, from outside,
+when a chapter's kernel starts (``charlm.bookbuild.seam``). When ``$CHARLM_RUN_CACHE`` names
+a folder (the book build sets it), a finished run is stored there under a key covering
+everything its result depends on: the run's settings (its ``repr``), the data it trains and
+evaluates on, the code of the charlm modules it executes (``digest``: docstrings and
+comments excluded), torch's version and the thread count. A later call with the same run
+loads it instead of training: a chapter that re-executes because a plotting function changed
+does not retrain, and Chapter 6 reuses Chapter 5's run. Entries are loaded with
+``weights_only=True``; an unreadable one is trained again and replaced. One process trains a
+given run; others asking for it at the same time wait for it, then load it.
 
 What it assumes of the run and its result, by duck typing (it imports no teaching module):
-the run has ``model`` (a config whose class's module builds the model), ``data`` and
+the run has ``model`` (a config whose class's module builds the model), ``train`` (a
+config whose class's module makes its update step), ``data`` and
 ``eval_on`` (the splits it uses: ``None`` for all); the result is a dataclass of tensors,
 numbers, strings, lists, dicts and such dataclasses, with one field holding the run itself,
 which is not stored (the run is the key) and is given back on loading.
@@ -68,8 +70,38 @@ def reuse(fit: Callable[[Any, dict], R]) -> Callable[[Any, dict], R]:
             return None
         return _load(Path(folder) / f"{run_key(run, splits, fit, threads)}.pt", run, fit)
 
+    def keep(run: Any, splits: dict, result: R, threads: int) -> None:
+        folder = os.environ.get(RUN_CACHE_ENV)
+        path = Path(folder or ".") / f"{run_key(run, splits, fit, threads)}.pt"
+        if folder and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _store(result, run, path)
+
     fit_or_load.cached = cached
+    fit_or_load.keep = keep
     return fit_or_load
+
+
+def reuse_all(fit_all: Callable[..., list], fit: Callable) -> Callable[..., list]:
+    """``fit_all(runs, splits, workers)``, loading every run trained before first, here, so
+    worker processes start only for runs still to train (``fit``: the ``reuse`` wrapper).
+    A worker of the build stores its run itself; a run that came back unstored (a worker
+    started without the build's seam) is stored here."""
+
+    @functools.wraps(fit_all)
+    def fit_all_or_load(runs: list, splits: dict, workers: int | None = None) -> list:
+        results = {i: fit.cached(run, splits, threads=1) for i, run in enumerate(runs)}
+        todo = [i for i, result in results.items() if result is None]
+        if todo:
+            trained = fit_all([runs[i] for i in todo], splits, workers)
+            in_workers = min(workers or os.cpu_count() or 1, len(todo)) > 1  # as fit_all decides
+            for i, result in zip(todo, trained):
+                if in_workers:  # one thread each (run here, ``fit`` has stored it already)
+                    fit.keep(runs[i], splits, result, threads=1)
+                results[i] = result
+        return [results[i] for i in range(len(runs))]
+
+    return fit_all_or_load
 
 
 def run_key(run: Any, splits: dict, fit: Callable, threads: int | None = None) -> str:
@@ -80,7 +112,8 @@ def run_key(run: Any, splits: dict, fit: Callable, threads: int | None = None) -
         for t in splits[name]:
             h.update(f"{name} {t.dtype} {tuple(t.shape)}".encode())
             h.update(t.contiguous().numpy().tobytes())
-    roots = {_inside(type(run.model).__module__), _inside(fit.__module__)}
+    modules = (type(run.model).__module__, type(run.train).__module__, fit.__module__)
+    roots = {_inside(module) for module in modules}
     # the code the run executes; not this machinery's, which changes no number of a run
     files = [f for f in module_closure(PACKAGE, roots) if f.parent != Path(__file__).parent]
     h.update(code_digest(files, PACKAGE).encode())
@@ -116,12 +149,17 @@ def _plain(value: Any, run: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = dataclasses.fields(value)
         return {f.name: _plain(getattr(value, f.name), run) for f in fields
-                if getattr(value, f.name) is not run}  # fmt: skip
+                if not _is_run(getattr(value, f.name), run)}  # fmt: skip
     if isinstance(value, dict):
         return {k: _plain(v, run) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(_plain(v, run) for v in value)
     return value
+
+
+def _is_run(value: Any, run: Any) -> bool:
+    """``value`` is the run, or its copy (a result sent back by a worker process)."""
+    return value is run or (type(value) is type(run) and value == run)
 
 
 def _rebuild(record: Any, kind: Any, run: Any) -> Any:
