@@ -21,7 +21,8 @@ from charlm.transformer import TransformerConfig
 
 # --- recipes ---------------------------------------------------------------------------------
 
-# the lectures' recipe from Chapter 2 on: SGD, batch 32, 200,000 steps, rate 0.1 then 0.01
+# the lecture's recipe for the WaveNet (Chapter 5): SGD, batch 32, 200,000 steps, the rate
+# 0.1, then 0.01 from step 150,000
 LECTURE = TrainConfig(steps=200_000, batch_size=32, lr=0.1, decay_step=150_000, lr_final=0.01)
 # Chapter 6's: AdamW on batches of 512 for 4,000 steps, the rate a cosine from 0.005 to zero
 FAST = AdamWConfig(steps=4000, batch_size=512, lr=5e-3, lr_final=0.0)

@@ -133,22 +133,13 @@ def sgd_step(
     return loss
 
 
-def train(
-    model: nn.Module,
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    config: TrainConfig,
-    generator: torch.Generator | None = None,
-    *,
-    step: Step | None = None,
-    hooks: Sequence[Hook] = (),
-) -> TrainResult:
+def train(model: nn.Module, X: torch.Tensor, Y: torch.Tensor, config: TrainConfig,
+          generator: torch.Generator | None = None, *, step: Step | None = None,
+          hooks: Sequence[Hook] = ()) -> TrainResult:  # fmt: skip
     """Train ``model`` on (X, Y), one batch per step; returns the losses (Chapter 1).
 
-    Each step draws ``batch_size`` random examples (all of them when it is None), then
-    ``step`` updates the model at this step's rate: ``config.make_step(model)``, the
-    lectures' ``sgd_step``, unless another is given. ``hooks`` see the model after every
-    update and may stop the run.
+    ``step`` updates the model on a batch at the step's rate: by default the config's, the
+    lectures' ``sgd_step``. ``hooks`` see the model after each update and may stop the run.
     """
     if config.batch_size is not None and generator is None:
         raise ValueError("minibatch training needs an explicit torch.Generator")

@@ -91,3 +91,19 @@ def test_the_check_finds_a_name_from_a_hidden_cell() -> None:
         "```{code-cell} ipython3\n:tags: [hide-input]\n\nprint(helper(seen))\n```\n"
     )
     assert names_from_hidden_cells(page) == ["line 10: helper (bound by the hidden cell of line 1)"]
+
+
+def test_the_readmes_example_runs_as_copied(names, tmp_path) -> None:
+    """The README's Python example, pasted into a fresh Python in the repository."""
+    import subprocess
+    import sys
+
+    readme = (BOOK.parent / "README.md").read_text(encoding="utf-8")
+    (code,) = re.findall(r"```python\n(.*?)```", readme, re.S)
+    script = tmp_path / "example.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], cwd=BOOK.parent, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    printed = r"dev loss \d\.\d{3} after 5,000 steps\n\[('[a-z]+', ){4}'[a-z]+'\]\n"
+    assert re.match(printed, out.stdout)

@@ -243,3 +243,17 @@ def test_example_losses_average_to_evaluate(tiny_words, tiny_vocab):
     probs = torch.softmax(model.weight[X[:, 0]], dim=1)[torch.arange(len(Y)), Y]  # (N,)
     assert torch.allclose(losses, -probs.log(), atol=1e-6)
     assert model.training
+
+
+def test_chapter_1_lists_the_lectures_loop_and_nothing_else():
+    """What Chapter 1 shows is short, and is the lecture's four moves, written as they are."""
+    import inspect
+
+    from charlm import train as module
+
+    loop, step = inspect.getsource(module.train), inspect.getsource(module.sgd_step)
+    assert len(loop.splitlines()) <= 32 and len(step.splitlines()) <= 20
+    for line in ("p.grad = None", ".backward()", "p.data += -lr * p.grad"):
+        assert line in step
+    for later in ("adamw", "AdamW", "_foreach", "cores", "tqdm", "bookbuild", "fcntl"):
+        assert later not in loop + step
