@@ -241,7 +241,7 @@ class Keeper:
         self.log = template.log
         self.total, self.every, self.start = total, every, start
         self.recent: list[torch.Tensor] = []  # the batch losses since the last check
-        self.clock = time.perf_counter() - (template.log["seconds"] or [0.0])[-1]
+        self.clock: float | None = None  # set when the first step is done: training time only
         self.best = template.state  # the state of the best model so far (resumed: the kept)
         self.bar = None
         if progress or (progress is None and sys.stderr.isatty()):
@@ -250,6 +250,8 @@ class Keeper:
             self.bar = tqdm(total=total, initial=start, unit="step", mininterval=0.5)
 
     def __call__(self, step: int, model: torch.nn.Module, loss: torch.Tensor, lr: float) -> bool:
+        if self.clock is None:  # a resumed run goes on counting from its last check
+            self.clock = time.perf_counter() - (self.log["seconds"] or [0.0])[-1]
         self.recent.append(loss.detach())
         done = self.start + step + 1
         if self.bar is not None:

@@ -7,12 +7,15 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import venv
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import torch
 
+import charlm.train
 from charlm import checkpoint as ckpt
 from charlm.cli import main
 from charlm.data import load_words
@@ -429,3 +432,22 @@ def test_run_command_runs_the_real_program(tmp_path):
     assert "train" in run_command("--help", cwd=tmp_path)
     with pytest.raises(subprocess.CalledProcessError):
         run_command("sample", "no-such-folder", cwd=tmp_path)
+
+
+def test_the_log_counts_training_time_not_time_before_it(
+    words, tmp_path, capsys, one_thread, monkeypatch
+):
+    """Whatever runs before the first step (a tool holding the run until a core is free, say)
+    is not training: the log's seconds start with the steps."""
+
+    clock = [0.0]  # a clock only the slow start moves
+
+    @contextmanager
+    def slow_start(model, X, config):
+        clock[0] += 100.0
+        yield ()
+
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(charlm.train, "watch", slow_start)
+    assert train(words, tmp_path / "run", capsys=capsys)[0] == 0
+    assert ckpt.load(tmp_path / "run").log["seconds"] == [0.0, 0.0, 0.0]

@@ -20,7 +20,10 @@ import sys
 from pathlib import Path
 
 # the names of the book's timings: seconds, ms and µs per step, speed-ups, thread ratios
-TIMING = r"second|^ms|_ms|^us|time|speed|ratio_512_32|two_threads"
+TIMING = (
+    r"second|^ms|_ms|^us|_us$|time|speed|ratio_512_32|two_threads"
+    r"|^(ex4|cat_view|ce|search_step|scalar_tensor)_ratio$|^tf_first_below$"
+)
 
 
 def glued(build: Path) -> dict[str, dict[str, str]]:
