@@ -42,3 +42,26 @@ def test_the_charlm_edit_changes_the_code_and_is_undone(build_bench, tmp_path, s
         assert code_digest([path], tmp_path) != before  # a change the fingerprints see
         raise RuntimeError("a build failed")  # the edit is undone all the same
     assert path.read_text() == source
+
+
+def test_the_report_gives_the_clean_build_over_its_longest_run(build_bench, capsys):
+    longest = {"page": "book/05_wavenet", "what": "WaveNet", "done": 200_000, "total": 200_000,
+               "seconds": 400.0}  # fmt: skip
+    report = {
+        "plain_loop_ms_per_step": {"runs": [0.3], "median": 0.3},
+        "scale": 1.0,
+        "clean_seconds": 600.0,
+        "longest_run": longest,
+        "clean_over_longest_run": 1.5,
+        "chapters_seconds": {"book/05_wavenet": 450.0, "book/07_beyond": 300.0},
+        "chapters_cpu_seconds": {"book/05_wavenet": 500.0, "book/07_beyond": 400.0},
+        "warm_seconds": {"runs": [9.0], "min": 9.0, "median": 9.0},
+        "prose_edit_seconds": {"runs": [20.0], "min": 20.0, "median": 20.0},
+        "charlm_edit_seconds": {"edit": 50.0, "edit_undone": 10.0},
+        "charlm_edit_reexecuted": [{}, {}],
+    }
+    build_bench.print_report(report)
+    printed = capsys.readouterr().out
+    assert "clean build / its longest training run = 600.0 s / 400.0 s = 1.50" in printed
+    assert "WaveNet, 200,000 steps, book/05_wavenet" in printed
+    assert "900.0 s CPU = 1.50 cores busy" in printed

@@ -15,7 +15,7 @@ def test_no_reporter_outside_the_build(monkeypatch):
 
 
 def test_a_reporter_writes_its_state_at_most_twice_a_second_and_removes_it(monkeypatch, tmp_path):
-    clock = iter([0.0, 0.1, 0.2, 0.9])  # start, then three updates
+    clock = iter([0.0, 0.1, 0.2, 0.9, 1.5])  # start, three updates, the end
     monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
     monkeypatch.setenv(PROGRESS_ENV, str(tmp_path))
     monkeypatch.setenv(PAGE_ENV, "book/05_wavenet")
@@ -29,9 +29,11 @@ def test_a_reporter_writes_its_state_at_most_twice_a_second_and_removes_it(monke
     [loop] = progress.read_loops(tmp_path)
     assert loop.done == 3 and loop.seconds == 0.9
     assert abs(loop.seconds_left - 0.3 * 997) < 1e-9  # 0.3 s per step so far
-    bar.close()
+    bar.close()  # t = 1.5
     assert progress.read_loops(tmp_path) == []
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == [progress.FINISHED]
+    [done] = progress.read_finished(tmp_path)
+    assert (done.what, done.done, done.seconds) == ("WaveNet", 3, 1.5)
 
 
 def test_train_reports_while_the_book_builds(monkeypatch, tmp_path):
@@ -55,6 +57,9 @@ def test_train_reports_while_the_book_builds(monkeypatch, tmp_path):
     assert [(loop.page, loop.what, loop.total) for loop in seen] == [("chapter", "MLP", 10)]
     assert seen[0].done >= 1
     assert progress.read_loops(tmp_path) == []  # gone when the loop ended
+    [finished] = progress.read_finished(tmp_path)  # and kept as finished, with its time
+    assert (finished.page, finished.what, finished.done) == ("chapter", "MLP", 10)
+    assert finished.seconds > 0
 
 
 def test_unreadable_reports_are_skipped(tmp_path):

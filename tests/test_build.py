@@ -102,6 +102,41 @@ def test_chapters_execute_side_by_side_and_in_the_order_asked(tmp_path):
     assert ok(log) and "[execution]" not in log.stdout
 
 
+BURNER = (
+    FRONT_MATTER.format(extra="")
+    + """
+# A page that works in a process of its own
+
+```{code-cell} ipython3
+import multiprocessing
+import time
+
+def burn(seconds):  # CPU time, not wall time
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+if __name__ == "__main__":
+    worker = multiprocessing.get_context("fork").Process(target=burn, args=(1.0,))
+    worker.start()
+    worker.join()
+    burn(0.5)
+```
+"""
+)
+
+
+def test_a_pages_cpu_time_counts_its_kernel_and_the_processes_it_starts(tmp_path):
+    book = Book(tmp_path)
+    (tmp_path / "burner.md").write_text(BURNER)
+    book.set_toc(["chapter", "burner"])
+    assert ok(book.build())
+    pages = json.loads((tmp_path / "_build" / "execution.json").read_text())["pages"]
+    # a kernel's start costs a few CPU seconds; beyond that, 1.0 s in its worker, 0.5 s itself
+    burner, chapter = pages["burner"]["cpu_seconds"], pages["chapter"]["cpu_seconds"]
+    assert burner - chapter >= 1.3, (burner, chapter)
+
+
 def with_extensions(book: Book, **config) -> None:
     """Load the book's freshness and publishing extensions too, with these settings."""
     path = book.root / "_config.yml"

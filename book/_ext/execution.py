@@ -38,8 +38,9 @@ fingerprint below both ask it (through ``Page``), so they cannot disagree about 
    kernel's output to ``<build>/execution-logs/<page>.log``. A failing page (an error, a
    timeout, a kernel that died) ends every other worker with its kernel at once and stops
    the build with one block naming the page, the cell, its line and the cause, and no
-   traceback of the build's own; nothing of the page is cached. Each page's start and end
-   go to ``<build>/execution.json`` (this build's executions) and its seconds to
+   traceback of the build's own; nothing of the page is cached. Each page's start, end and
+   CPU seconds (its kernel's and its workers') go to ``<build>/execution.json`` (this
+   build's executions) and its seconds to
    ``<results>/timings/execution.json`` (every page's latest execution).
 5. **Stopped with the build.** While pages execute, a build stopped from outside (SIGTERM
    or SIGHUP, or its parent process gone, as when ``make`` is terminated) ends every
@@ -64,6 +65,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import re
+import resource
 import shutil
 import sys
 import tempfile
@@ -92,7 +94,7 @@ from charlm.bookbuild import (
     kernel_environment,
 )
 from charlm.bookbuild.digest import code_digest, imported_submodules, module_closure
-from charlm.bookbuild.progress import read_loops
+from charlm.bookbuild.progress import FINISHED, read_loops
 
 logger = logging.getLogger(__name__)
 
@@ -431,6 +433,8 @@ def execute_side_by_side(app: Sphinx, todo: dict, timeline: dict, start: float) 
     """
     after = {doc: page.waits_on(todo) for doc, (page, _) in todo.items()}
     pages = {doc: page for doc, (page, _) in todo.items()}
+    if not timeline:  # the first pages this build executes: the loops of the last one go
+        (Path(os.environ[PROGRESS_ENV]) / FINISHED).unlink(missing_ok=True)
     logger.info(f"[execution] executing {len(todo)} page(s) side by side: {sorted(todo)}")
     lines = ProgressLines(sys.stdout, os.environ[PROGRESS_ENV])
     context = multiprocessing.get_context("spawn")
@@ -452,7 +456,9 @@ def execute_side_by_side(app: Sphinx, todo: dict, timeline: dict, start: float) 
                 outcome = worker.outcome()
                 del workers[worker.doc]
                 timeline[worker.doc].update(
-                    end=time.perf_counter() - start, seconds=outcome.seconds
+                    end=time.perf_counter() - start,
+                    seconds=outcome.seconds,
+                    cpu_seconds=outcome.cpu_seconds,
                 )
                 if outcome.failed:
                     end_workers(workers.values())  # fail fast: the others stop now
@@ -477,6 +483,7 @@ class Outcome:
     cause: str = ""  # why it failed, as the reader should see it; "" when it did not
     cell: int | None = None  # the notebook index of the cell that was running when it failed
     log: str = ""  # the file holding the worker's and its kernel's own output
+    cpu_seconds: float = 0.0  # CPU time of its kernel and every process the kernel started
 
     @property
     def failed(self) -> bool:
@@ -671,7 +678,10 @@ def execute(doc: str, nb_json: str, cwd: str, timeout: int) -> Outcome:
         return Outcome("", time.perf_counter() - began, cause, running.get("cell"))
     error = result.err
     if error is None:
-        return Outcome(nbformat.writes(nb), result.time)
+        # the kernel has ended and been waited for, and it waited for its own workers, so
+        # their CPU time is this process's children's: the page's whole cost in CPU
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return Outcome(nbformat.writes(nb), result.time, cpu_seconds=used.ru_utime + used.ru_stime)
     if isinstance(error, CellTimeoutError):
         cause = (
             f"the cell ran longer than the timeout of {timeout} s (execute: timeout in "

@@ -4,12 +4,14 @@ A chapter executes in a kernel whose output nobody sees until the page is done, 
 build would sit silent for minutes. While the book builds, ``$CHARLM_PROGRESS`` names a
 folder and ``$CHARLM_PAGE`` the page a kernel executes; every training loop then writes
 a small JSON file there (what it trains, steps done of all, seconds so far), at most twice
-a second, and removes it when it ends. The build (``book/_ext/execution.py``) reads the
-folder while it waits and, in a terminal, shows one line per executing page.
+a second, and removes it when it ends, adding its last state as one line of
+``finished.jsonl``. The build (``book/_ext/execution.py``) reads the folder while it waits
+and, in a terminal, shows one line per executing page; ``bench/build.py`` reads the finished
+loops of a clean build to find its longest training run.
 
-A training loop gets its ``Reporter`` from ``cores.training_cores``, the one line by which it
-asks the build for anything; ``train`` uses it as its progress bar. Without the variables,
-as everywhere outside the build, ``reporter()`` is None and nothing is written.
+A training loop gets its ``Reporter`` from ``seam.training_loop``, which the build plugs into
+``charlm.train.watch``. Without the variables, as everywhere outside the build,
+``reporter()`` is None and nothing is written.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from charlm.bookbuild import PAGE_ENV, PROGRESS_ENV
 
 EVERY = 0.5  # seconds between two writes of the same loop's file
+FINISHED = "finished.jsonl"  # one line per loop that ended, in the order they ended
 
 
 class Reporter:
@@ -46,7 +49,14 @@ class Reporter:
             partial.replace(self.path)  # a reader never sees half a file
 
     def close(self) -> None:
-        """The loop has ended: its file goes."""
+        """The loop has ended: its file goes, and its last state joins ``FINISHED``."""
+        self.state["seconds"] = time.perf_counter() - self.start
+        line = (json.dumps(self.state) + "\n").encode()
+        fd = os.open(self.path.parent / FINISHED, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)  # one short appended write: loops ending together do not mix
+        finally:
+            os.close(fd)
         self.path.unlink(missing_ok=True)
         self.path.with_suffix(".tmp").unlink(missing_ok=True)
 
@@ -90,3 +100,11 @@ def read_loops(folder: str | Path) -> list[Loop]:
         except (OSError, ValueError, TypeError):
             continue  # it ended (or is being replaced) as we read
     return loops
+
+
+def read_finished(folder: str | Path) -> list[Loop]:
+    """Every loop that ended while ``folder`` was the progress folder, in the order they ended."""
+    path = Path(folder) / FINISHED
+    if not path.exists():
+        return []
+    return [Loop(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
