@@ -28,7 +28,7 @@ What the book teaches, each module with the chapter that introduces it:
 - ``sample``   -- seeded sampling from any model that maps ``idx -> logits`` (Ch. 1)
 - ``plots``    -- figures for the book; draws what it is given, computes nothing (Ch. 1-3)
 - ``report``   -- Markdown tables for the book; formats what it is given (Ch. 2)
-- ``timing``   -- how long a small computation takes, best of several repeats (Ch. 1-2)
+- ``timing``   -- how long a computation or a training step takes, repeated (Ch. 1-2)
 - ``lectures`` -- the lectures' seeds and printed numbers, to set ours beside them (data only)
 
 The command on top of them (``charlm train / sample / eval`` on any word list):
@@ -66,7 +66,7 @@ checks the code against it). Imports point one way: no module imports one that i
     sample    -> vocab
     plots     -> (nothing)
     report    -> (nothing)
-    timing    -> (nothing)
+    timing    -> train
     checkpoint -> vocab, data, bigram, models, recurrent, transformer
     cli       -> fetch, vocab, data, bigram, sequence, train, optim, recipes, sample,
                  checkpoint

@@ -293,19 +293,27 @@ def plot_saturation(saturated, title: str = "") -> Figure:
     return fig
 
 
-def plot_step_cost(batch_sizes: Sequence[int], ms_per_step: dict) -> Figure:
+def plot_step_cost(batch_sizes: Sequence[int], ms_per_step: dict,
+                   ranges: dict | None = None) -> Figure:  # fmt: skip
     """Cost of a training step against batch size, per step and per example (Chapter 6).
 
     ``ms_per_step`` maps a label (e.g. a thread count) to milliseconds per step, one value
-    per batch size.
+    per batch size (a median); ``ranges``, if given, maps the same labels to the (lowest,
+    highest) timing at each batch size, drawn as a band.
     """
     fig = _grid(2, width=10.0, height=3.6)
     left, right = fig.axes
     with plt.rc_context(STYLE):
         for label, ms in ms_per_step.items():
-            left.plot(batch_sizes, ms, marker="o", lw=1.6, label=label)
+            (line,) = left.plot(batch_sizes, ms, marker="o", lw=1.6, label=label)
             right.plot(batch_sizes, [1000 * t / b for t, b in zip(ms, batch_sizes)],
                        marker="o", lw=1.6, label=label)  # fmt: skip
+            if ranges is not None:
+                low, high = zip(*ranges[label])
+                left.fill_between(batch_sizes, low, high, color=line.get_color(), alpha=0.2, lw=0)
+                right.fill_between(batch_sizes, [1000 * t / b for t, b in zip(low, batch_sizes)],
+                                   [1000 * t / b for t, b in zip(high, batch_sizes)],
+                                   color=line.get_color(), alpha=0.2, lw=0)  # fmt: skip
         for ax in (left, right):
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
@@ -340,7 +348,7 @@ def plot_results(points: Sequence[tuple[str, int, float, float | None, float | N
         _plain_log_ticks(by_size.xaxis)
         _plain_log_ticks(by_time.xaxis)
         by_size.set_xlabel("parameters (log scale)")
-        by_time.set_xlabel("training wall time, s (log scale)")
+        by_time.set_xlabel("training time, s (log scale)")
         for ax in (by_size, by_time):
             ax.set_ylabel("dev loss")
         by_size.legend(frameon=False, fontsize=8)
@@ -348,9 +356,12 @@ def plot_results(points: Sequence[tuple[str, int, float, float | None, float | N
 
 
 def plot_loss_vs_time(
-    curves: dict, target: float | None = None, ylabel: str = "training loss (running mean)"
+    curves: dict,
+    target: float | None = None,
+    ylabel: str = "training loss (running mean)",
+    xlabel: str = "training time (s, log scale)",
 ) -> Figure:
-    """A loss against wall-clock seconds, one line per recipe (Chapters 5-7).
+    """A loss against training time in seconds, one line per recipe (Chapters 6-7).
 
     ``curves`` maps a label to (seconds, losses) of equal length; a single point is drawn
     as a marker.
@@ -364,7 +375,7 @@ def plot_loss_vs_time(
             ax.axhline(target, color=ACCENT, ls="--", lw=1.1, label=f"{target:g}")
         ax.set_xscale("log")
         _plain_log_ticks(ax.xaxis)
-        ax.set_xlabel("wall-clock time (s, log scale)")
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.legend(frameon=False)
     return fig

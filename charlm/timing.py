@@ -1,25 +1,144 @@
-"""How long a small computation takes: the best of several repeats (Chapters 1-2).
+"""How long a computation takes: timed several times, reported as a median and a spread (Chapter 1).
 
-The chapters time two ways of computing the same thing in one cell and compare them as a
-ratio; absolute times depend on the machine and on what else it is doing at the moment.
+A single timing on a shared machine can be off by a lot: another process takes the core for
+a moment, the CPU changes its clock. So every timing in the book is repeated; it reports
+the median repeat (which one slow moment does not move) and the range of all of them, so a
+reader sees how far to trust it. Two computations to compare are timed in turns, A then B
+then A ..., so a slow spell slows both; their ratio comes with the range of the ratios of
+each turn.
+
+``time_steps`` times a training recipe's steps the same way: a run's wall time says how long
+it took while whatever else ran beside it; the median step times the number of steps says
+how long the recipe takes on this machine.
+
+``quiet`` is the one seam: a context manager entered around the timed repeats, which does
+nothing by default. The book's build sets it so that each timing has the machine to itself.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+import torch
+
+from charlm.train import TrainConfig, train
 
 
-def seconds_per_call(fn: Callable[[], object], number: int = 100, repeat: int = 5) -> float:
-    """Seconds per call of ``fn()``: ``repeat`` rounds of ``number`` calls, the fastest
-    round kept (the others were slowed by something else), after one call to warm up."""
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+quiet: Callable[[], object] = _nothing  # entered around every timing; a tool may set it
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call of one computation, one number per timed repeat (Chapter 1); or,
+    from ``ratio``, how many times as long one computation took as another, per repeat."""
+
+    runs: tuple[float, ...]  # one number per repeat
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+    @property
+    def low(self) -> float:
+        return min(self.runs)
+
+    @property
+    def high(self) -> float:
+        return max(self.runs)
+
+    def scaled(self, factor: float) -> Timing:
+        """The same timing in other units (``1e3``: milliseconds) or per something else."""
+        return Timing(tuple(run * factor for run in self.runs))
+
+    def spread(self, digits: int = 2) -> str:
+        """``"1.20-1.31 over 7 repeats"``: the range of the repeats, for the text."""
+        return f"{self.low:.{digits}f}–{self.high:.{digits}f} over {len(self.runs)} repeats"
+
+
+def time_per_call(fn: Callable[[], object], number: int = 100, repeat: int = 7) -> Timing:
+    """Seconds per call of ``fn()``: ``repeat`` rounds of ``number`` calls, after one call
+    to warm up (the first call of a torch operation allocates and dispatches for the first
+    time)."""
+    return compare(fn, number=number, repeat=repeat)[0]
+
+
+def compare(*fns: Callable[[], object], number: int = 100, repeat: int = 7) -> tuple[Timing, ...]:
+    """Seconds per call of each of ``fns``, timed in turns: a round of each, ``repeat`` times.
+
+    >>> short, long = compare(lambda: sum(range(10)), lambda: sum(range(1000)), repeat=5)
+    >>> len(short.runs), len(long.runs)
+    (5, 5)
+    """
     if number < 1 or repeat < 1:
         raise ValueError(f"number and repeat must be >= 1, got {number!r} and {repeat!r}")
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
+    runs: list[list[float]] = [[] for _ in fns]
+    with quiet():
+        for fn in fns:
             fn()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
+        for _ in range(repeat):
+            for fn, times in zip(fns, runs):
+                start = time.perf_counter()
+                for _ in range(number):
+                    fn()
+                times.append((time.perf_counter() - start) / number)
+    return tuple(Timing(tuple(times)) for times in runs)
+
+
+def ratio(a: Timing, b: Timing) -> Timing:
+    """How many times as long ``a`` takes as ``b``, round by round (both from ``compare``)."""
+    if len(a.runs) != len(b.runs):
+        raise ValueError("a ratio needs two timings taken in turns (the same repeats)")
+    return Timing(tuple(x / y for x, y in zip(a.runs, b.runs)))
+
+
+def time_steps(
+    model: torch.nn.Module,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    config: TrainConfig,
+    generator: torch.Generator,
+    steps: int = 200,
+    repeat: int = 5,
+) -> Timing:
+    """Seconds per training step of ``config``'s recipe (Chapter 2): ``repeat`` runs of
+    ``steps`` steps on ``model``, which they train (time a copy), on torch's threads now."""
+    threads = torch.get_num_threads()
+    return compare_threads(model, X, Y, config, generator, [threads], steps, repeat)[0]
+
+
+def compare_threads(
+    model: torch.nn.Module,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    config: TrainConfig,
+    generator: torch.Generator,
+    threads: Sequence[int],
+    steps: int = 200,
+    repeat: int = 5,
+) -> tuple[Timing, ...]:
+    """Seconds per training step on each of ``threads`` torch thread counts, timed in turns
+    (Chapter 6); torch's thread count is as before afterwards."""
+    short = replace(config, steps=steps)
+
+    def on(n: int) -> Callable[[], object]:
+        def run() -> None:
+            torch.set_num_threads(n)
+            train(model, X, Y, short, generator)
+
+        return run
+
+    before = torch.get_num_threads()
+    try:
+        timings = compare(*(on(n) for n in threads), number=1, repeat=repeat)
+    finally:
+        torch.set_num_threads(before)
+    return tuple(timing.scaled(1 / steps) for timing in timings)

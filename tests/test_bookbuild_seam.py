@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from charlm.bookbuild import CORES_ENV, RUN_CACHE_ENV, STARTUP, kernel_environment
+from charlm.bookbuild import BUILD_PID_ENV, CORES_ENV, RUN_CACHE_ENV, STARTUP, kernel_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTENSIONS = ROOT / "book" / "_ext"
 
 PROBE = (
-    "import charlm.runs, charlm.train; "
+    "import charlm.runs, charlm.timing, charlm.train; "
     "print(charlm.train.watch.__name__, hasattr(charlm.runs.fit, 'cached'), "
-    "hasattr(charlm.runs.fit_all, '__wrapped__'))"
+    "hasattr(charlm.runs.fit_all, '__wrapped__'), charlm.timing.quiet.__name__)"
 )
 
 
@@ -39,13 +39,14 @@ def test_a_kernel_of_the_build_is_plugged_in_and_any_other_python_is_not(tmp_pat
         **os.environ,
         CORES_ENV: str(tmp_path / "cores"),
         RUN_CACHE_ENV: str(tmp_path / "runs"),
+        BUILD_PID_ENV: str(os.getpid()),
     }
-    assert probe(kernel_environment(build)) == "training_loop True True"
-    assert probe(build) == "_nothing False False"  # the variables alone plug in nothing
+    assert probe(kernel_environment(build)) == "training_loop True True machine_to_itself"
+    assert probe(build) == "_nothing False False _nothing"  # the variables alone plug in nothing
     plain = {
         k: v for k, v in os.environ.items() if not k.startswith("CHARLM_") or k == "CHARLM_NAMES"
     }
-    assert probe(kernel_environment(plain)) == "_nothing False False"  # outside the build
+    assert probe(kernel_environment(plain)) == "_nothing False False _nothing"  # elsewhere
 
 
 @pytest.mark.parametrize("chapter", sorted((ROOT / "book").glob("*.md")), ids=lambda p: p.stem)

@@ -143,3 +143,17 @@ def test_a_single_point_is_drawn_as_a_marker():
     (line,) = fig.axes[0].lines
     assert line.get_marker() == "o"
     assert fig.axes[0].get_ylabel() == "dev loss"
+
+
+def test_step_cost_draws_each_range_as_a_band():
+    from matplotlib.collections import PolyCollection
+
+    from charlm.plots import plot_step_cost
+
+    ms = {"1 thread": [1.0, 2.0], "2 threads": [1.5, 1.8]}
+    plain = plot_step_cost([32, 64], ms)
+    assert not any(isinstance(c, PolyCollection) for ax in plain.axes for c in ax.collections)
+    ranges = {"1 thread": [(0.9, 1.1), (1.8, 2.5)], "2 threads": [(1.2, 2.0), (1.7, 1.9)]}
+    banded = plot_step_cost([32, 64], ms, ranges=ranges)
+    for ax in banded.axes:
+        assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 2

@@ -48,6 +48,7 @@ def end_tree(root: psutil.Process, grace: float = GRACE, include_root: bool = Tr
             return
         for proc in procs:
             _signal(proc, signal.SIGTERM)
+            _signal(proc, signal.SIGCONT)  # one paused for a timing acts on the SIGTERM now
         _, alive = psutil.wait_procs(procs, timeout=grace)
         for proc in alive:
             _signal(proc, signal.SIGKILL)

@@ -87,6 +87,7 @@ from sphinx.util import logging
 from traitlets import CaselessStrEnum, default
 
 from charlm.bookbuild import (
+    BUILD_PID_ENV,
     PAGE_ENV,
     PROGRESS_ENV,
     RESULTS_ENV,
@@ -362,6 +363,7 @@ def set_environment(app: Sphinx) -> None:
     build = Path(app.outdir).resolve().parent
     for name, value in build_environment(build).items():
         os.environ.setdefault(name, value)
+    os.environ[BUILD_PID_ENV] = str(os.getpid())  # a timing pauses this process's descendants
 
 
 def notebook(app: Sphinx, page: Page) -> Any | None:

@@ -5,7 +5,8 @@ the book can skip this subpackage: no teaching module imports it. It plugs itsel
 outside when a chapter's kernel starts:
 
 - ``seam``     -- sets ``charlm.train.watch`` (the core budget and progress around every
-  training loop) and wraps ``charlm.runs.fit``/``fit_all`` with the run cache; Python runs
+  training loop) and ``charlm.timing.quiet`` (``quiet``), and wraps
+  ``charlm.runs.fit``/``fit_all`` with the run cache; Python runs
   it at startup in the build's kernels (``startup/sitecustomize.py``, on their PYTHONPATH)
 - ``cores``    -- a machine-wide budget of CPU cores: chapters executing side by side take
   turns to train, the largest job first
@@ -14,6 +15,8 @@ outside when a chapter's kernel starts:
 - ``records``  -- each chapter's headline result, written as JSON for the results page
 - ``progress`` -- each training loop's steps done, written for the build to show in a
   terminal
+- ``quiet``    -- a timing with the machine to itself: every other process of the build
+  paused while it runs (``charlm.timing.quiet``)
 - ``digest``   -- fingerprints of source code without docstrings or comments, and the
   parser of imports behind them (the run cache's key, the book's execution extension
   ``book/_ext/execution.py`` and the package's layout test use it)
@@ -26,7 +29,7 @@ nothing and ``record_result`` writes nothing. Only ``seam`` imports charlm's tea
 modules, to plug into them; none of them imports this subpackage. Its line of the package's
 map (``charlm/__init__.py`` draws the rest):
 
-    bookbuild -> train, runs
+    bookbuild -> train, runs, timing
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ RUN_CACHE_ENV = "CHARLM_RUN_CACHE"  # folder of finished training runs
 RESULTS_ENV = "CHARLM_RESULTS"  # folder of the chapters' result records (and page timings)
 PROGRESS_ENV = "CHARLM_PROGRESS"  # folder where training loops report their progress
 PAGE_ENV = "CHARLM_PAGE"  # the page a kernel executes (set per kernel by the build)
+BUILD_PID_ENV = "CHARLM_BUILD_PID"  # the build's process: its descendants are paused to time
 # the folder whose sitecustomize.py plugs the build into charlm in every kernel (seam.py)
 STARTUP = Path(__file__).resolve().parent / "startup"
 

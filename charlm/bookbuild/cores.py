@@ -108,3 +108,16 @@ def _alive(ticket: Path) -> bool:
     except PermissionError:
         pass
     return True
+
+
+@contextmanager
+def whole_machine() -> Iterator[None]:
+    """Hold every core for the body without taking the budget's locks: for a body that has
+    the machine to itself by other means (``quiet``), so that a training loop inside it
+    does not wait for cores that paused processes hold."""
+    global _held
+    before, _held = _held, os.cpu_count() or 1
+    try:
+        yield
+    finally:
+        _held = before

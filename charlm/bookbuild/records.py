@@ -28,7 +28,7 @@ class Result:
     train: float  # mean loss on the training split (the whole dataset for Chapter 1)
     dev: float | None = None  # dev split (the lectures' "val")
     test: float | None = None
-    seconds: float | None = None  # training wall time, measured in the build
+    seconds: float | None = None  # training time: steps x median step time (charlm.timing)
     lecture_train: float | None = None  # the lecture's printed train loss, if any
     lecture_val: float | None = None  # the lecture's printed val loss, if any
     recipe: str = ""  # how it was trained, in a few words

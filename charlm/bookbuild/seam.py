@@ -10,6 +10,8 @@ kernel's ``PYTHONPATH``; it calls ``install()``, which
 - sets ``charlm.train.watch`` to ``training_loop``: each loop first takes one core per torch
   thread from the core budget (``cores``), largest job first, and reports its steps for the
   build's terminal (``progress``);
+- sets ``charlm.timing.quiet`` to ``quiet.machine_to_itself``: every timing a chapter
+  prints is taken with the rest of the build paused;
 - wraps ``charlm.runs.fit`` and ``fit_all`` with the run cache (``runcache``), so a run
   trained before, by this chapter or another, is loaded instead of trained again.
 
@@ -24,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from charlm.bookbuild import CORES_ENV, PROGRESS_ENV, RUN_CACHE_ENV
+from charlm.bookbuild import BUILD_PID_ENV, CORES_ENV, PROGRESS_ENV, RUN_CACHE_ENV
 from charlm.bookbuild.cores import cores
 from charlm.bookbuild.progress import reporter
 
@@ -32,10 +34,15 @@ from charlm.bookbuild.progress import reporter
 def install() -> None:
     """Plug the core budget, the progress reports and the run cache into charlm (idempotent)."""
     import charlm.runs
+    import charlm.timing
     import charlm.train
 
     if os.environ.get(CORES_ENV) or os.environ.get(PROGRESS_ENV):
         charlm.train.watch = training_loop
+    if os.environ.get(BUILD_PID_ENV):
+        from charlm.bookbuild.quiet import machine_to_itself
+
+        charlm.timing.quiet = machine_to_itself
     if os.environ.get(RUN_CACHE_ENV) and not hasattr(charlm.runs.fit, "cached"):
         from charlm.bookbuild import runcache
 
