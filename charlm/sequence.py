@@ -133,7 +133,10 @@ def next_char_loss(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> torch.
     ``SequenceModel``, at every position of each left-aligned window (Chapters 1 and 7)."""
     if not isinstance(model, SequenceModel):
         return F.cross_entropy(model(X), Y)
-    inputs, _ = left_align(X)  # (B, T): the start token, the word, then padding
+    inputs, last = left_align(X)  # (B, T): the start token, the word, then padding
     targets = aligned_targets(X, Y)  # (B, T)
-    logits = model.all_logits(inputs)  # (B, T, V)
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+    # no window's predictions read past its last character, so the positions after the
+    # batch's longest window are padding with nothing to predict: cut them off
+    width = int(last.max()) + 1
+    logits = model.all_logits(inputs[:, :width])  # (B, width, V)
+    return F.cross_entropy(logits.flatten(0, 1), targets[:, :width].flatten(), ignore_index=IGNORE)

@@ -26,6 +26,7 @@ from charlm.recurrent import RecurrentConfig
 from charlm.sequence import (
     IGNORE,
     SequenceModel,
+    aligned_targets,
     left_align,
     next_char_loss,
     next_chars,
@@ -254,3 +255,21 @@ def test_evaluate_scores_window_by_window_when_a_word_fills_its_window(
     )
     assert evaluate(model, X, Y) == F.cross_entropy(model(X), Y).item()
     assert calls[0][0] == len(X)  # every window, not one per word
+
+
+@pytest.mark.parametrize("kind", BUILDERS)
+def test_the_loss_reads_no_position_past_the_longest_window(kind, tiny_words, tiny_vocab,
+                                                            monkeypatch):  # fmt: skip
+    """Padding after a batch's longest window has nothing to predict: the model never sees
+    it, and the loss is what the whole width gives."""
+    X, Y = whole_words(*build_dataset(tiny_words, tiny_vocab, 14))  # words of at most 8
+    model = _build(kind, len(tiny_vocab), block_size=14)
+    widths = []
+    full = model.all_logits
+    monkeypatch.setattr(model, "all_logits", lambda idx: widths.append(idx.shape[1]) or full(idx))
+    loss = next_char_loss(model, X, Y)
+    longest = max(len(w) for w in tiny_words) + 1  # the start token and the word
+    assert widths == [longest]
+    inputs, targets = left_align(X)[0], aligned_targets(X, Y)
+    whole = F.cross_entropy(full(inputs).flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+    assert close(loss, whole)
