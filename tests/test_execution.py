@@ -219,6 +219,11 @@ def test_progress_lines_name_the_page_the_model_the_steps_and_the_time_left():
     line = execution.progress_line("book/05_wavenet", 130, [loop])
     assert line == "  book/05_wavenet  2m10s  WaveNet 50,000/200,000 steps, 3m00s left"
     assert execution.progress_line("book/01_bigram", 7.4, []).endswith("7s  running cells")
+    short = Loop(page="book/02_mlp", what="MLP", done=10, total=20, seconds=10)
+    assert execution.build_line(250, [short, loop]) == (
+        "build 4m10s, at least 3m00s left (WaveNet, 05_wavenet)"
+    )
+    assert execution.build_line(5, []) == "build 5s"
 
 
 def test_progress_is_drawn_and_erased_in_a_terminal_only(tmp_path):
@@ -230,16 +235,20 @@ def test_progress_is_drawn_and_erased_in_a_terminal_only(tmp_path):
     lines = execution.ProgressLines(screen, str(tmp_path))
     lines.draw({"a": 0.0, "b": 0.0}, start=time.perf_counter() - 3)
     assert screen.text.splitlines() == [
+        "  build 3s, at least 1s left (MLP, a)",
         "  a  3s  MLP 10/20 steps, 1s left",
         "  b  3s  running cells",
     ]
     lines.clear()
-    assert screen.text.endswith("\x1b[2F\x1b[J")  # up two lines, erase to the end
+    assert screen.text.endswith("\x1b[3F\x1b[J")  # up three lines, erase to the end
     piped = Screen(tty=False)
-    quiet = execution.ProgressLines(piped, str(tmp_path))
-    quiet.draw({"a": 0.0}, start=0.0)
-    quiet.clear()
-    assert piped.text == "" and quiet.tick is None  # no redraws outside a terminal
+    log = execution.ProgressLines(piped, str(tmp_path))
+    log.draw({"a": 0.0}, start=time.perf_counter() - 30)
+    assert piped.text == ""  # outside a terminal: nothing in the first minute
+    log.draw({"a": 0.0}, start=time.perf_counter() - 61)
+    log.draw({"a": 0.0}, start=time.perf_counter() - 62)
+    log.clear()
+    assert piped.text == "[execution] build 1m01s, at least 1s left (MLP, a)\n"  # once a minute
 
 
 def test_kernels_talk_over_local_sockets_not_tcp():

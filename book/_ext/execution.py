@@ -105,6 +105,7 @@ CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```", re.S | re.M)
 FRONT_MATTER = re.compile(r"\A---[ \t\r]*\n(.*?)^---[ \t\r]*$", re.S | re.M)
 STAGGER = 0.5  # seconds between two kernel starts
 TICK = 0.5  # seconds between two redraws of the progress lines (in a terminal)
+STATUS_EVERY = 60.0  # seconds between two status lines of the whole build (elsewhere)
 JOIN = 10.0  # seconds a worker that sent its result gets to exit before it is ended
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colour codes in a kernel's traceback
 
@@ -720,8 +721,22 @@ def progress_line(doc: str, seconds: float, loops: list) -> str:
     return line + ("  " + "; ".join(trained) if trained else "  running cells")
 
 
+def build_line(seconds: float, loops: list) -> str:
+    """The whole build: how long so far, and at least how long left: the time left of its
+    longest training run still going (a clean build is about as long as its longest run;
+    after it come the last cells of its page and the site's pages)."""
+    line = f"build {duration(seconds)}"
+    timed = [loop for loop in loops if loop.seconds_left is not None]
+    if not timed:
+        return line
+    longest = max(timed, key=lambda loop: loop.seconds_left)
+    page = longest.page.rsplit("/", 1)[-1]
+    return f"{line}, at least {duration(longest.seconds_left)} left ({longest.what}, {page})"
+
+
 class ProgressLines:
-    """In a terminal, one line per executing page, redrawn in place; elsewhere nothing.
+    """In a terminal, a line for the whole build and one per executing page, redrawn in
+    place; elsewhere (a log, CI) the build's line alone, once a minute.
 
     The lines are erased before anything else is printed (``clear``), so the build's own
     messages (a page executed, a failure) stay on screen in order.
@@ -731,19 +746,25 @@ class ProgressLines:
         self.stream = stream
         self.folder = folder
         self.on = stream.isatty()
-        self.tick = TICK if self.on else None  # how long to wait between redraws
+        self.tick = TICK if self.on else STATUS_EVERY  # how long to wait between redraws
         self.shown = 0  # lines on screen now
+        self.said = 0.0  # when the last status line was written (outside a terminal)
 
     def draw(self, running: dict[str, float], start: float) -> None:
         """Redraw the lines of the pages in ``running`` (docname -> its start, as offset)."""
+        now = time.perf_counter() - start
+        every = read_loops(self.folder)
         if not self.on:
+            if now - self.said >= STATUS_EVERY:
+                self.stream.write(f"[execution] {build_line(now, every)}\n")
+                self.stream.flush()
+                self.said = now
             return
         loops: dict[str, list] = {}
-        for loop in read_loops(self.folder):
+        for loop in every:
             loops.setdefault(loop.page, []).append(loop)
-        now = time.perf_counter() - start
         width = shutil.get_terminal_size().columns - 1
-        text = [
+        text = [f"  {build_line(now, every)}"[:width]] + [
             progress_line(doc, now - began, loops.get(doc, []))[:width]
             for doc, began in sorted(running.items())
         ]
