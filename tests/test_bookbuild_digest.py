@@ -88,5 +88,6 @@ def test_a_subpackage_module_is_found_with_its_init():
     assert names == {
         "bookbuild/seam.py", "bookbuild/__init__.py", "bookbuild/cores.py",
         "bookbuild/progress.py", "bookbuild/runcache.py", "bookbuild/digest.py",
-        "train.py", "sequence.py", "runs.py", "optim.py", "lectures.py", "__init__.py",
+        "bookbuild/quiet.py", "train.py", "sequence.py", "runs.py", "optim.py", "timing.py",
+        "lectures.py", "__init__.py",
     }  # fmt: skip
