@@ -21,7 +21,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
@@ -68,13 +68,15 @@ def time_per_call(fn: Callable[[], object], number: int = 100, repeat: int = 7) 
     """Seconds per call of ``fn()``: ``repeat`` rounds of ``number`` calls, after one call
     to warm up (the first call of a torch operation allocates and dispatches for the first
     time)."""
-    return compare(fn, number=number, repeat=repeat)[0]
+    return time_in_turns(fn, number=number, repeat=repeat)[0]
 
 
-def compare(*fns: Callable[[], object], number: int = 100, repeat: int = 7) -> tuple[Timing, ...]:
+def time_in_turns(
+    *fns: Callable[[], object], number: int = 100, repeat: int = 7
+) -> tuple[Timing, ...]:
     """Seconds per call of each of ``fns``, timed in turns: a round of each, ``repeat`` times.
 
-    >>> short, long = compare(lambda: sum(range(10)), lambda: sum(range(1000)), repeat=5)
+    >>> short, long = time_in_turns(lambda: sum(range(10)), lambda: sum(range(1000)), repeat=5)
     >>> len(short.runs), len(long.runs)
     (5, 5)
     """
@@ -94,10 +96,29 @@ def compare(*fns: Callable[[], object], number: int = 100, repeat: int = 7) -> t
 
 
 def ratio(a: Timing, b: Timing) -> Timing:
-    """How many times as long ``a`` takes as ``b``, round by round (both from ``compare``)."""
+    """How many times as long ``a`` takes as ``b``, round by round (both from ``time_in_turns``)."""
     if len(a.runs) != len(b.runs):
         raise ValueError("a ratio needs two timings taken in turns (the same repeats)")
     return Timing(tuple(x / y for x, y in zip(a.runs, b.runs)))
+
+
+@dataclass(frozen=True)
+class FirstSteps:
+    """The first ``steps`` steps of a recipe, with its batch size, learning rates and update:
+    what ``train`` needs of a config, for a short timed run (Chapter 2)."""
+
+    recipe: TrainConfig  # or any config ``train`` takes (AdamWConfig, Chapter 6)
+    steps: int  # how many of its steps to run
+
+    @property
+    def batch_size(self) -> int | None:
+        return self.recipe.batch_size
+
+    def lr_at(self, step: int) -> float:
+        return self.recipe.lr_at(step)
+
+    def make_step(self, model: torch.nn.Module) -> Callable:
+        return self.recipe.make_step(model)
 
 
 def time_steps(
@@ -127,7 +148,7 @@ def compare_threads(
 ) -> tuple[Timing, ...]:
     """Seconds per training step on each of ``threads`` torch thread counts, timed in turns
     (Chapter 6); torch's thread count is as before afterwards."""
-    short = replace(config, steps=steps)
+    short = FirstSteps(config, steps)
 
     def on(n: int) -> Callable[[], object]:
         def run() -> None:
@@ -138,7 +159,7 @@ def compare_threads(
 
     before = torch.get_num_threads()
     try:
-        timings = compare(*(on(n) for n in threads), number=1, repeat=repeat)
+        timings = time_in_turns(*(on(n) for n in threads), number=1, repeat=repeat)
     finally:
         torch.set_num_threads(before)
     return tuple(timing.scaled(1 / steps) for timing in timings)

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 import pytest
 
 import charlm.timing
-from charlm.timing import Timing, compare, ratio, time_per_call, time_steps
+from charlm.timing import Timing, ratio, time_in_turns, time_per_call, time_steps
 
 
 def test_calls_the_function_number_times_repeat_plus_one_warm_up():
@@ -17,7 +17,7 @@ def test_calls_the_function_number_times_repeat_plus_one_warm_up():
 
 def test_compared_computations_are_timed_in_turns():
     order = []
-    a, b = compare(lambda: order.append("a"), lambda: order.append("b"), number=2, repeat=3)
+    a, b = time_in_turns(lambda: order.append("a"), lambda: order.append("b"), number=2, repeat=3)
     assert "".join(order) == "ab" + "aabb" * 3  # warm-ups, then a round of each in turn
     assert len(a.runs) == len(b.runs) == 3
 
@@ -42,7 +42,7 @@ def test_the_repeats_run_inside_the_seam_once(monkeypatch):
         events.append("exit")
 
     monkeypatch.setattr(charlm.timing, "quiet", quiet)
-    compare(lambda: events.append("call"), number=1, repeat=2)
+    time_in_turns(lambda: events.append("call"), number=1, repeat=2)
     assert events == ["enter", "call", "call", "call", "exit"]
 
 
