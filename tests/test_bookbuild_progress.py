@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from charlm.bookbuild import PAGE_ENV, PROGRESS_ENV, progress
@@ -60,6 +62,7 @@ def test_train_reports_while_the_book_builds(monkeypatch, tmp_path):
     [finished] = progress.read_finished(tmp_path)  # and kept as finished, with its time
     assert (finished.page, finished.what, finished.done) == ("chapter", "MLP", 10)
     assert finished.seconds > 0
+    assert seen[0].ended is None and 0 < time.time() - finished.ended < 60  # and when it ended
 
 
 def test_unreadable_reports_are_skipped(tmp_path):

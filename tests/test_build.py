@@ -102,6 +102,38 @@ def test_chapters_execute_side_by_side_and_in_the_order_asked(tmp_path):
     assert ok(log) and "[execution]" not in log.stdout
 
 
+TRAINER = (
+    FRONT_MATTER
+    + """
+# A page that begins to train after a while
+
+```{{code-cell}} ipython3
+import time
+from charlm.bookbuild.progress import reporter
+
+time.sleep(3)
+loop = reporter("Tiny", 2)  # what a training loop reports while the book builds
+loop.update()
+time.sleep(3)
+loop.update()
+loop.close()
+```
+"""
+)
+
+
+def test_a_page_executed_first_trains_before_the_others_start(tmp_path):
+    book = Book(tmp_path)
+    (tmp_path / "a.md").write_text(TRAINER.format(extra="execute_first: true"))
+    (tmp_path / "b.md").write_text(SLEEPER.format(name="b", extra=""))
+    book.set_toc(["chapter", "a", "b"])
+    assert ok(book.build())
+    pages = json.loads((tmp_path / "_build" / "execution.json").read_text())["pages"]
+    a, b = pages["a"], pages["b"]
+    assert b["start"] >= a["start"] + 3  # b waited for a's loop to begin
+    assert b["start"] < a["end"]  # and no longer
+
+
 BURNER = (
     FRONT_MATTER.format(extra="")
     + """

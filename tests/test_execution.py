@@ -361,3 +361,23 @@ def test_a_failing_page_fails_the_build_at_once(tmp_path, kind: str, pages: int)
         assert not html.exists()  # no page of this build, nor of an earlier one, is served
     finally:
         kill_leftovers(token)
+
+
+def test_execute_first_is_true_or_false_and_names_the_page() -> None:
+    assert page("execute_first: true").first and not page("").first
+    with pytest.raises(ExtensionError, match="book/06_fast: execute_first must be true or false"):
+        page("execute_first: yes please", docname="book/06_fast")
+
+
+def test_a_head_start_ends_when_the_first_page_trains_or_ends(tmp_path) -> None:
+    timeline = {"06": {"start": 0.0}}
+    assert execution.head_start({"06"}, {"06": None}, {}, str(tmp_path), 0.0)  # not started
+    assert execution.head_start({"06"}, {}, timeline, str(tmp_path), 5.0)  # not training yet
+    assert not execution.head_start({"06"}, {}, timeline, str(tmp_path), execution.HEAD_START)
+    assert not execution.head_start(set(), {}, {}, str(tmp_path), 0.0)
+    (tmp_path / "finished.jsonl").write_text(
+        '{"page": "06", "what": "W", "done": 1, "total": 1, "seconds": 1.0}\n'
+    )
+    assert not execution.head_start({"06"}, {}, timeline, str(tmp_path), 5.0)
+    ended = {"06": {"start": 0.0, "end": 4.0}}
+    assert not execution.head_start({"06"}, {}, ended, str(tmp_path / "none"), 5.0)

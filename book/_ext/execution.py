@@ -8,6 +8,10 @@ another on a machine with cores to spare. This extension closes those gaps in on
 
 **When a page runs.** A page's front matter may say ``execute_after: [docname, ...]`` (a
 flow list, a block list or one name): the page starts once those pages have executed.
+``execute_first: true`` gives a page a head start: the other pages start once one of its
+training loops has begun (or it has executed, or ``HEAD_START`` seconds have passed). The
+page that trains the book's longest run says it, so that run starts on an idle machine and
+the rest of the build fits around it, instead of queueing behind whatever asked first.
 ``"*"`` in the list means after every other page: the results and reproducing pages read
 the records (results, execution times) the chapters wrote into ``$CHARLM_RESULTS``. One
 reader, ``execute_after``, parses the front matter as YAML; the order of execution and the
@@ -95,7 +99,7 @@ from charlm.bookbuild import (
     kernel_environment,
 )
 from charlm.bookbuild.digest import code_digest, imported_submodules, module_closure
-from charlm.bookbuild.progress import FINISHED, read_loops
+from charlm.bookbuild.progress import FINISHED, read_finished, read_loops
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +110,7 @@ FRONT_MATTER = re.compile(r"\A---[ \t\r]*\n(.*?)^---[ \t\r]*$", re.S | re.M)
 STAGGER = 0.5  # seconds between two kernel starts
 TICK = 0.5  # seconds between two redraws of the progress lines (in a terminal)
 STATUS_EVERY = 60.0  # seconds between two status lines of the whole build (elsewhere)
+HEAD_START = 120.0  # at most this many seconds before the others start after execute_first
 JOIN = 10.0  # seconds a worker that sent its result gets to exit before it is ended
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colour codes in a kernel's traceback
 
@@ -141,6 +146,14 @@ def execute_after(docname: str, source: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def execute_first(docname: str, source: str) -> bool:
+    """Whether ``docname`` starts before the others (``execute_first: true``); default no."""
+    value = front_matter(docname, source).get("execute_first", False)
+    if not isinstance(value, bool):
+        raise ExtensionError(f"{docname}: execute_first must be true or false, not {value!r}")
+    return value
+
+
 def is_notebook(source: str) -> bool:
     """Whether a MyST text has code cells (and so is executed and fingerprinted)."""
     return MARKER in source
@@ -153,10 +166,12 @@ class Page:
     docname: str
     source: str
     after: tuple[str, ...]
+    first: bool = False  # execute_first: the other pages start once it trains
 
     @classmethod
     def parse(cls, docname: str, source: str) -> Page:
-        return cls(docname, source, execute_after(docname, source))
+        return cls(docname, source, execute_after(docname, source),
+                   execute_first(docname, source))  # fmt: skip
 
     @property
     def runs_last(self) -> bool:
@@ -404,6 +419,7 @@ def preexecute(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
     if env.mystnb_config.execution_mode != "cache":
         return
     timeline: dict[str, dict] = {}
+    began = time.time()  # the pages' start and end are seconds after this (the epoch's)
     start = time.perf_counter()
     try:
         with stopped_with_build():
@@ -423,7 +439,8 @@ def preexecute(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
         total = time.perf_counter() - start
         logger.info(f"[execution] all pages executed in {total:.1f} s")
         record = Path(app.outdir).resolve().parent / "execution.json"
-        record.write_text(json.dumps({"seconds": total, "pages": timeline}, indent=2) + "\n")
+        done = {"began": began, "seconds": total, "pages": timeline}
+        record.write_text(json.dumps(done, indent=2) + "\n")
 
 
 def execute_side_by_side(app: Sphinx, todo: dict, timeline: dict, start: float) -> None:
@@ -442,16 +459,21 @@ def execute_side_by_side(app: Sphinx, todo: dict, timeline: dict, start: float) 
     lines = ProgressLines(sys.stdout, os.environ[PROGRESS_ENV])
     context = multiprocessing.get_context("spawn")
     workers: dict[str, Worker] = {}
+    # a head start for execute_first pages that wait for no other page of this wave
+    first = {doc for doc, page in pages.items() if page.first and not after[doc]}
+    folder = os.environ[PROGRESS_ENV]
     try:
         while todo or workers:
-            ready = [doc for doc in todo if ready_to_start(doc, after, todo, workers)]
+            ahead = head_start(first, todo, timeline, folder, time.perf_counter() - start)
+            ready = [doc for doc in todo if ready_to_start(doc, after, todo, workers)
+                     and (doc in first or not ahead)]  # fmt: skip
             if not ready and not workers:
                 raise ExtensionError(f"execute_after: these pages wait for each other: {after}")
             for doc in ready:
                 workers[doc] = Worker.start(context, app, doc, todo.pop(doc)[1])
                 timeline[doc] = {"start": time.perf_counter() - start}
                 time.sleep(STAGGER)  # kernel starts, each a burst of work, apart
-            done = Worker.wait(workers.values(), lines.tick)
+            done = Worker.wait(workers.values(), TICK if ahead else lines.tick)
             lines.draw({doc: timeline[doc]["start"] for doc in workers}, start)
             if done:
                 lines.clear()
@@ -801,6 +823,24 @@ def remember(timeline: dict) -> None:
     pages = json.loads(path.read_text()) if path.exists() else {}
     pages.update({doc: round(t["seconds"], 1) for doc, t in timeline.items()})
     path.write_text(json.dumps(dict(sorted(pages.items())), indent=2) + "\n")
+
+
+def head_start(first: set[str], todo: dict, timeline: dict, folder: str, now: float) -> bool:
+    """Whether the pages of ``first`` (``execute_first``) still hold the others back: one of
+    them is yet to start, or has run less than ``HEAD_START`` seconds, not yet executed,
+    and no training loop of its has begun (running now, or finished)."""
+    if not first:
+        return False
+    if first & set(todo):
+        return True
+    trained = {loop.page for loop in read_loops(folder) + read_finished(folder)}
+    return any(
+        "end" not in timeline[doc]
+        and now - timeline[doc]["start"] < HEAD_START
+        and doc not in trained
+        for doc in first
+        if doc in timeline
+    )
 
 
 def ready_to_start(doc: str, after: dict, todo: dict, running: dict) -> bool:

@@ -51,6 +51,7 @@ class Reporter:
     def close(self) -> None:
         """The loop has ended: its file goes, and its last state joins ``FINISHED``."""
         self.state["seconds"] = time.perf_counter() - self.start
+        self.state["ended"] = time.time()  # so a build's loops can be laid out in time
         line = (json.dumps(self.state) + "\n").encode()
         fd = os.open(self.path.parent / FINISHED, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
@@ -82,6 +83,7 @@ class Loop:
     done: int  # steps done
     total: int  # steps in all
     seconds: float  # since the loop began
+    ended: float | None = None  # when it ended (seconds since the epoch); None while running
 
     @property
     def seconds_left(self) -> float | None:
