@@ -119,6 +119,11 @@ def main() -> None:
     chapters_cpu = {doc: page.get("cpu_seconds", 0.0) for doc, page in executed["pages"].items()}
     loops = finished_loops()
     longest = max(loops, key=lambda loop: loop["seconds"])
+    print(
+        f"bench: clean build {clean:.1f} s, its longest run {longest['seconds']:.1f} s "
+        f"({longest['page']}): ratio {clean / longest['seconds']:.2f}",
+        flush=True,
+    )
 
     print("bench: warm rebuilds ...", flush=True)
     warm = [make_book()[0] for _ in range(args.repeat)]
