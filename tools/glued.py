@@ -8,7 +8,10 @@ its pixels). Pages are named by their path from the repository root.
 if any does. Each page's displayed outputs (printed text, tables) are compared too, in any
 order, and listed when they differ. Values that are timings of this build differ from run
 to run: names matching ``--timing`` (default: ``TIMING``, the book's timing names) are
-listed apart and do not count.
+listed apart and do not count. ``--within 0.15`` also checks the printed timing *ratios*
+(names matching ``RATIO``: two timings of one build divided, e.g. a speed-up): each must
+agree with the other build's within that fraction, or the comparison exits 1; the largest
+change is printed either way.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ from pathlib import Path
 # the names of the book's timings: seconds, ms and µs per step, speed-ups, thread ratios
 TIMING = (
     r"second|^ms|_ms|^us|_us$|time|speed|ratio_512_32|two_threads"
-    r"|^(ex4|cat_view|ce|search_step|scalar_tensor)_ratio$|^tf_first_below$"
+    r"|^(ex4|cat_view|ce|search_step|scalar_tensor)_ratio$|^tf_first_below$|^tf_gru_step$"
 )
+
+# of those, the ratios of two timings of the same build, which should agree between builds
+RATIO = r"ratio$|^ratio_\d+_\d+$|speedup$|^two_threads_\d+$|^tf_gru_step$"
 
 
 def glued(build: Path) -> dict[str, dict[str, str]]:
@@ -65,6 +71,25 @@ def _shown(out: dict) -> str | None:
     return None
 
 
+def _number(text: object) -> float | None:
+    try:
+        return float(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def ratio_changes(before: dict, after: dict, timing: str) -> dict[str, float]:
+    """``{page:name: relative change}`` of every timing ratio (a name matching both
+    ``timing`` and ``RATIO``) in both builds."""
+    changes = {}
+    for page in sorted(set(before) & set(after)):
+        for name in sorted(set(before[page]) & set(after[page])):
+            a, b = _number(before[page][name]), _number(after[page][name])
+            if re.search(RATIO, name) and re.search(timing, name) and a and b is not None:
+                changes[f"{page}:{name}"] = b / a - 1
+    return changes
+
+
 def compare(before: dict, after: dict, timing: str) -> int:
     """Print the differences; the number of those that are not timings."""
     counted = 0
@@ -96,10 +121,22 @@ def main() -> None:
     parser.add_argument("build", nargs="?", default="_build", type=Path)
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
     parser.add_argument("--timing", default=TIMING, help="regex of glue names that are timings")
+    parser.add_argument("--within", type=float, metavar="FRACTION",
+                        help="fail if a timing ratio changed more than this (0.15)")  # fmt: skip
     args = parser.parse_args()
     if args.compare:
         before, after = (json.loads(p.read_text()) for p in args.compare)
-        sys.exit(1 if compare(before, after, args.timing) else 0)
+        failed = compare(before, after, args.timing) > 0
+        changes = ratio_changes(before, after, args.timing)
+        for name, change in sorted(changes.items(), key=lambda item: -abs(item[1])):
+            print(f"ratio    {name}: {change:+.1%}")
+        if changes:
+            name, worst = max(changes.items(), key=lambda item: abs(item[1]))
+            print(f"{len(changes)} timing ratios; the largest change is {worst:+.1%} ({name})")
+            if args.within is not None and abs(worst) > args.within:
+                print(f"that is more than the {args.within:.0%} allowed")
+                failed = True
+        sys.exit(1 if failed else 0)
     json.dump(glued(args.build), sys.stdout, indent=1, sort_keys=True)
     print()
 
