@@ -40,7 +40,7 @@ WAVENET = WaveNetConfig(n_embd=24, n_hidden=128)
 FAST_WAVENET = replace(WAVENET, fast_kernels=True)
 # Chapter 7's three models (their block_size is set to hold the longest word)
 RNN = RecurrentConfig(cell="rnn")
-GRU = RecurrentConfig(cell="gru", n_hidden=256, dropout=0.2)
+GRU = RecurrentConfig(cell="gru", n_hidden=256, dropout=0.1)
 TRANSFORMER = TransformerConfig(dropout=0.1)
 
 # --- runs ------------------------------------------------------------------------------------

@@ -14,7 +14,10 @@ contract grows:
 - its ``forward`` is the logits after the window's last character, so ``evaluate``,
   ``sample`` and every other part of the book use it like any other model;
 - ``next_char_loss`` trains it on every position of the window at once. Given the windows
-  that end a word (``whole_words``), one row holds all of a word's predictions.
+  that end a word (``whole_words``), one row holds all of a word's predictions. It reads a
+  batch in groups of windows of similar length, each cut after its longest window, so the
+  model reads little padding; each window's logits depend on that window alone (no
+  statistics across the batch), so the loss is the same as from the whole batch at once.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import torch.nn.functional as F
 
 IGNORE = -1  # the target of a position with nothing to predict
 CHUNK = 4096  # windows per forward pass when a whole split is evaluated at once
+GROUPS = 4  # a training batch is read in this many groups of windows of similar length
 
 
 class SequenceModel(nn.Module):
@@ -128,12 +132,31 @@ def window_loss(model: SequenceModel, X: torch.Tensor, Y: torch.Tensor) -> float
     return total / count
 
 
+def length_groups(last: torch.Tensor, groups: int = GROUPS) -> list[tuple[torch.Tensor, int]]:
+    """A batch's rows in ``groups`` groups of similar length, shortest first, each with the
+    width that holds its longest window: ``last`` (B,) is each window's last position.
+
+    >>> length_groups(torch.tensor([5, 1, 2, 9]), groups=2)
+    [(tensor([1, 2]), 3), (tensor([0, 3]), 10)]
+    """
+    order = last.argsort(stable=True)
+    return [(rows, int(last[rows].max()) + 1) for rows in order.chunk(groups)]
+
+
 def next_char_loss(model: nn.Module, X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of the next character: ``F.cross_entropy(model(X), Y)``, or, for a
     ``SequenceModel``, at every position of each left-aligned window (Chapters 1 and 7)."""
     if not isinstance(model, SequenceModel):
         return F.cross_entropy(model(X), Y)
-    inputs, _ = left_align(X)  # (B, T): the start token, the word, then padding
+    inputs, last = left_align(X)  # (B, T): the start token, the word, then padding
     targets = aligned_targets(X, Y)  # (B, T)
-    logits = model.all_logits(inputs)  # (B, T, V)
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+    # windows of similar length read together, each group cut after its longest window:
+    # the positions after it are padding with nothing to predict, so no model reads them
+    total, count = torch.zeros(()), 0
+    for rows, width in length_groups(last):
+        logits = model.all_logits(inputs[rows, :width])  # (b, width, V)
+        wanted = targets[rows, :width]  # (b, width)
+        total = total + F.cross_entropy(logits.flatten(0, 1), wanted.flatten(),
+                                        ignore_index=IGNORE, reduction="sum")  # fmt: skip
+        count += int((wanted != IGNORE).sum())
+    return total / count  # the mean over every real position of the batch

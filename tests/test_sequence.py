@@ -26,7 +26,9 @@ from charlm.recurrent import RecurrentConfig
 from charlm.sequence import (
     IGNORE,
     SequenceModel,
+    aligned_targets,
     left_align,
+    length_groups,
     next_char_loss,
     next_chars,
     whole_words,
@@ -254,3 +256,35 @@ def test_evaluate_scores_window_by_window_when_a_word_fills_its_window(
     )
     assert evaluate(model, X, Y) == F.cross_entropy(model(X), Y).item()
     assert calls[0][0] == len(X)  # every window, not one per word
+
+
+@pytest.mark.parametrize("kind", BUILDERS)
+def test_the_loss_reads_each_group_up_to_its_longest_window(kind, tiny_words, tiny_vocab,
+                                                            monkeypatch):  # fmt: skip
+    """Padding after a window's word has nothing to predict: the batch is read in groups of
+    similar length, each only as wide as its longest window, and the loss is what the whole
+    batch at full width gives."""
+    X, Y = whole_words(*build_dataset(tiny_words, tiny_vocab, 14))  # words of at most 8
+    model = _build(kind, len(tiny_vocab), block_size=14)
+    read = []
+    full = model.all_logits
+    monkeypatch.setattr(model, "all_logits", lambda idx: read.append(idx) or full(idx))
+    loss = next_char_loss(model, X, Y)
+    lengths = sorted(len(w) + 1 for w in tiny_words)  # the start token and the word
+    assert sum(len(idx) for idx in read) == len(tiny_words)  # every window once
+    widths = [idx.shape[1] for idx in read]
+    assert len(read) > 1 and widths == sorted(widths)  # groups, shortest first
+    assert widths[0] < widths[-1] == lengths[-1] < 14  # each as wide as its longest window
+    inputs, targets = left_align(X)[0], aligned_targets(X, Y)
+    whole = F.cross_entropy(full(inputs).flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+    assert close(loss, whole)
+
+
+def test_length_groups_cover_the_batch_shortest_first():
+    last = torch.tensor([4, 0, 7, 2, 2, 9, 1])
+    groups = length_groups(last, groups=3)
+    rows = torch.cat([r for r, _ in groups])
+    assert sorted(rows.tolist()) == list(range(7))  # every row once
+    assert [r.tolist() for r, _ in groups] == [[1, 6, 3], [4, 0, 2], [5]]  # shortest first
+    assert [w for _, w in groups] == [3, 8, 10]  # each group's longest last position + 1
+    assert all(last[r].max() + 1 == w for r, w in groups)
