@@ -8,6 +8,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from charlm.bookbuild import cores as cores_module
 from charlm.bookbuild.cores import cores
 
@@ -81,10 +83,27 @@ def test_the_largest_waiting_job_goes_first(tmp_path):
     assert small_start >= large_end  # and it had the machine to itself
 
 
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores")
+def test_a_small_job_takes_a_free_core_while_a_larger_one_waits_for_all(tmp_path):
+    total = os.cpu_count() or 1
+    budget, release = tmp_path / "budget", tmp_path / "release"
+    blocker = _start(budget, n=total - 1, work=0.0, hold=release)  # all cores but one
+    _wait_for(lambda: len(list(budget.glob("core-*"))) >= total - 1)
+    time.sleep(0.5)
+    large = _start(budget, n=total, work=100.0, hold="0.2")  # needs all: cannot start yet
+    _wait_for(lambda: len(list(budget.glob("wait-*"))) == 1)
+    small = _start(budget, n=1, work=1.0, hold="0.2")
+    small_start, small_end = _interval(small)  # it ran on the free core meanwhile
+    release.touch()
+    _, blocked_until = _interval(blocker)
+    large_start, _ = _interval(large)
+    assert small_end < blocked_until <= large_start
+
+
 def test_a_dead_processs_ticket_does_not_block(tmp_path, monkeypatch):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True).stdout.strip()  # fmt: skip
-    (tmp_path / f"wait-{1e9:024.3f}-{dead}-deadbeef").touch()
+    (tmp_path / f"wait-{1e9:024.3f}-1-{dead}-deadbeef").touch()
     monkeypatch.setenv("CHARLM_CORES", str(tmp_path))
     monkeypatch.setattr(cores_module, "POLL", 0.01)
     with cores(1, work=1.0):

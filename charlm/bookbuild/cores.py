@@ -5,7 +5,8 @@ five chapters' training runs would share two cores and the longest run (Chapter 
 and a half minutes on one core) would finish last, slowed by all the others. So every
 training loop first takes one core per thread it uses, and gives them back when it ends.
 The largest waiting job is served first; a job needing two cores is served when both are
-free, which also lets it be timed on an otherwise quiet machine.
+free. While it waits for the second, a smaller job that needs only the free one may take
+it, so no core idles behind a job that cannot start yet.
 
 The budget is a folder of lock files named by ``$CHARLM_CORES`` (set by the book build);
 when it is not set, ``cores()`` does nothing and training runs as usual. Training loops
@@ -46,7 +47,7 @@ def cores(n: int = 1, work: float = 0.0) -> Iterator[None]:
     path.mkdir(parents=True, exist_ok=True)
     total = os.cpu_count() or 1
     n = max(1, min(n, total))
-    ticket = path / f"wait-{work:024.3f}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    ticket = path / f"wait-{work:024.3f}-{n}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     ticket.touch()
     try:
         with ExitStack() as held:
@@ -65,12 +66,32 @@ def cores(n: int = 1, work: float = 0.0) -> Iterator[None]:
 
 
 def _my_turn(path: Path, ticket: Path) -> bool:
-    """True when no live waiting job has more work than ``ticket``'s."""
-    mine = _work(ticket)
+    """True when no live waiting job with more work than ``ticket``'s could start instead:
+    one needing no more cores than ``ticket``'s, or no more than are free now."""
+    mine, free = _work(ticket), None
     for other in path.glob("wait-*"):
-        if other != ticket and _work(other) > mine and _alive(other):
+        if other == ticket or _work(other) <= mine or not _alive(other):
+            continue
+        if _cores(other) <= _cores(ticket):
+            return False
+        free = _free(path) if free is None else free
+        if _cores(other) <= free:
             return False
     return True
+
+
+def _free(path: Path) -> int:
+    """How many of the machine's core files no one holds now."""
+    free = 0
+    for i in range(os.cpu_count() or 1):
+        with open(path / f"core-{i}", "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            fcntl.flock(f, fcntl.LOCK_UN)
+            free += 1
+    return free
 
 
 def _take(path: Path, total: int, n: int, held: ExitStack) -> bool:
@@ -97,9 +118,13 @@ def _work(ticket: Path) -> float:
     return float(ticket.name.split("-")[1])
 
 
+def _cores(ticket: Path) -> int:
+    return int(ticket.name.split("-")[2])
+
+
 def _alive(ticket: Path) -> bool:
     """A ticket left by a process that died (killed mid-build) does not block anyone."""
-    pid = int(ticket.name.split("-")[2])
+    pid = int(ticket.name.split("-")[3])
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
