@@ -22,10 +22,12 @@ import re
 import sys
 from pathlib import Path
 
-# the names of the book's timings: seconds, ms and µs per step, speed-ups, thread ratios
+# the names of the book's timings: seconds, minutes, ms and µs per step, speed-ups, thread
+# ratios, and the ranges printed beside them
 TIMING = (
     r"second|^ms|_ms|^us|_us$|time|speed|ratio_512_32|two_threads"
     r"|^(ex4|cat_view|ce|search_step|scalar_tensor)_ratio$|^tf_first_below$|^tf_gru_step$"
+    r"|_spread$|_minutes$"
 )
 
 # of those, the ratios of two timings of the same build, which should agree between builds
