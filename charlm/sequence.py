@@ -17,7 +17,8 @@ contract grows:
   that end a word (``whole_words``), one row holds all of a word's predictions. It reads a
   batch in groups of windows of similar length, each cut after its longest window, so the
   model reads little padding; each window's logits depend on that window alone (no
-  statistics across the batch), so the loss is the same as from the whole batch at once.
+  statistics across the batch), so the loss is the same as from the whole batch at once
+  (a model with dropout draws its random masks for the smaller pieces instead).
 """
 
 from __future__ import annotations

@@ -8,14 +8,14 @@ another on a machine with cores to spare. This extension closes those gaps in on
 
 **When a page runs.** A page's front matter may say ``execute_after: [docname, ...]`` (a
 flow list, a block list or one name): the page starts once those pages have executed.
-``execute_first: true`` gives a page a head start: the other pages start once one of its
-training loops has begun (or it has executed, or ``HEAD_START`` seconds have passed). The
-page that trains the book's longest run says it, so that run starts on an idle machine and
-the rest of the build fits around it, instead of queueing behind whatever asked first.
 ``"*"`` in the list means after every other page: the results and reproducing pages read
 the records (results, execution times) the chapters wrote into ``$CHARLM_RESULTS``. One
 reader, ``execute_after``, parses the front matter as YAML; the order of execution and the
 fingerprint below both ask it (through ``Page``), so they cannot disagree about a page.
+``execute_first: true`` gives a page a head start: the other pages start once one of its
+training loops has begun (or it has executed, or ``HEAD_START`` seconds have passed). The
+page that trains the book's longest run says it, so that run starts on an idle machine and
+the rest of the build fits around it, instead of queueing behind whatever asked first.
 
 1. **Fingerprint cell.** Every notebook page gets one hidden code cell appended at read
    time holding its fingerprint: a sha256 of the modules of ``fingerprint_package``

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import IO
 
 from charlm.bookbuild import CORES_ENV
 
@@ -84,25 +85,30 @@ def _free(path: Path) -> int:
     """How many of the machine's core files no one holds now."""
     free = 0
     for i in range(os.cpu_count() or 1):
-        with open(path / f"core-{i}", "a") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue
-            fcntl.flock(f, fcntl.LOCK_UN)
+        f = _lock(path, i)
+        if f is not None:
+            f.close()  # let it go again at once
             free += 1
     return free
+
+
+def _lock(path: Path, i: int) -> IO | None:
+    """Core file ``i``, open and locked by this process, or None when someone holds it."""
+    f = open(path / f"core-{i}", "a")  # noqa: SIM115 - kept open while the lock is held
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        return None
+    return f
 
 
 def _take(path: Path, total: int, n: int, held: ExitStack) -> bool:
     """Lock ``n`` free core files at once, or none."""
     taken = []
     for i in range(total):
-        f = open(path / f"core-{i}", "a")  # noqa: SIM115 - kept open while the lock is held
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.close()
+        f = _lock(path, i)
+        if f is None:
             continue
         taken.append(f)
         if len(taken) == n:
