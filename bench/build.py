@@ -6,8 +6,10 @@ Makefile sees to both). Every figure is measured here and now, never estimated:
 - **clean**: ``rm -rf _build``, then ``make book`` (no execution cache, no run cache);
   each chapter's execution (start, end, seconds, and CPU seconds of its kernel and the
   workers it started) comes from ``_build/execution.json``, and every training loop's
-  seconds from ``_build/progress/finished.jsonl``. **The budget is a ratio measured in this
-  one build**: the clean build's wall time over its longest training run's;
+  seconds from ``_build/progress/finished.jsonl``; every timing the book printed, how long it
+  held the machine and what the rest of the machine used meanwhile, from
+  ``_build/cores/quiet.jsonl`` (``charlm.bookbuild.quiet``). **The budget is a ratio
+  measured in this one build**: the clean build's wall time over its longest training run's;
 - **warm**: ``make book`` again with nothing changed (``--repeat`` times);
 - **prose edit**: a sentence appended to a chapter's prose, built, then removed and built
   again (both builds count);
@@ -97,6 +99,21 @@ def finished_loops() -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def quiet_timings() -> dict:
+    """The clean build's timings: how many, their seconds, and the CPU-seconds the rest of
+    the machine used during them (near zero: each had the machine to itself)."""
+    path = BUILD / "cores" / "quiet.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    worst = max(lines, key=lambda t: t["others_cpu"] / max(t["seconds"], 1e-9), default=None)
+    return {
+        "count": len(lines),
+        "seconds": sum(t["seconds"] for t in lines),
+        "others_cpu": sum(t["others_cpu"] for t in lines),
+        "worst": worst,  # the largest share of a core the rest of the machine used
+        "timings": lines,
+    }
+
+
 def summary(values: list[float]) -> dict:
     return {"runs": values, "min": min(values), "median": statistics.median(values)}
 
@@ -118,6 +135,7 @@ def main() -> None:
     chapters = {doc: page["seconds"] for doc, page in executed["pages"].items()}
     chapters_cpu = {doc: page.get("cpu_seconds", 0.0) for doc, page in executed["pages"].items()}
     loops = finished_loops()
+    timings = quiet_timings()
     longest = max(loops, key=lambda loop: loop["seconds"])
     print(
         f"bench: clean build {clean:.1f} s, its longest run {longest['seconds']:.1f} s "
@@ -156,6 +174,7 @@ def main() -> None:
         "longest_run": longest,
         "clean_over_longest_run": clean / longest["seconds"],
         "training_loops": loops,
+        "timings": timings,
         "chapters_seconds": chapters,
         "chapters_cpu_seconds": chapters_cpu,
         "warm_seconds": summary(warm),
@@ -199,6 +218,13 @@ def print_report(report: dict) -> None:
     total = sum(cpu.values())
     print(f"  {'all pages':<28}{'':>10}{total:>8.1f} s CPU = {total / clean:.2f} cores busy "
           "on average over the clean build")  # fmt: skip
+    t = report["timings"]
+    if t["worst"]:
+        w = t["worst"]
+        print(f"\ntimings with the machine to itself: {t['count']}, {t['seconds']:.1f} s in all; "
+              f"the rest of the machine used {t['others_cpu']:.2f} CPU-s during them, at most "
+              f"{w['others_cpu'] / w['seconds']:.1%} of a core (in a timing of "
+              f"{w['seconds']:.2f} s)")  # fmt: skip
     for i, pages in enumerate(report["charlm_edit_reexecuted"]):
         what = "edit" if i == 0 else "edit undone"
         ran = ", ".join(f"{d} {s:.0f} s" for d, s in sorted(pages.items())) or "nothing"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -65,3 +66,51 @@ def test_a_timing_pauses_the_other_processes_of_the_build_and_lets_them_go_on(tm
     finally:
         busy.kill()
         busy.wait()
+
+
+# a timing during which the build starts another process: the watch must pause it too
+LATE_TIMING = """
+import sys, time, pathlib, psutil
+from charlm.bookbuild.quiet import machine_to_itself
+inside, late = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+with machine_to_itself():
+    inside.touch()
+    deadline = time.monotonic() + 60
+    while not late.exists() or not late.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc = psutil.Process(int(late.read_text()))
+    time.sleep(1.0)  # the watch looks every tenth of a second
+    before = sum(proc.cpu_times()[:2])
+    time.sleep(0.5)
+    during, status = sum(proc.cpu_times()[:2]) - before, proc.status()
+print(during, status, proc.status())
+"""
+
+
+def test_a_process_the_build_starts_during_a_timing_is_paused_and_counted(tmp_path):
+    env = {**os.environ, BUILD_PID_ENV: str(os.getpid()), CORES_ENV: str(tmp_path / "cores")}
+    inside, late_pid = tmp_path / "inside", tmp_path / "late"
+    timing = subprocess.Popen([sys.executable, "-c", LATE_TIMING, str(inside), str(late_pid)],
+                              env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    late = None
+    try:
+        deadline = time.monotonic() + 60
+        while not inside.exists():
+            assert timing.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(1.0)  # well after the watch's first look
+        late = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        late_pid.write_text(str(late.pid))
+        out, _ = timing.communicate(timeout=60)
+        assert timing.returncode == 0
+        during, status, after = out.split()
+        assert float(during) < 0.05 and status == psutil.STATUS_STOPPED
+        assert after != psutil.STATUS_STOPPED
+        (record,) = (tmp_path / "cores" / "quiet.jsonl").read_text().splitlines()
+        assert json.loads(record)["paused"] == 1  # the late process, found by the watch
+    finally:
+        timing.kill()
+        if late is not None:
+            late.kill()
+            late.wait()

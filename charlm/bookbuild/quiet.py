@@ -11,14 +11,28 @@ time of a run that shared the machine.
 
 The build's processes are the descendants of the process named by ``$CHARLM_BUILD_PID``
 (the build sets it); the timing process, its ancestors (its kernel, the page's worker, the
-build) and its own children go on. Without the variable, as everywhere outside the build,
-``machine_to_itself`` does nothing.
+build) and its own children go on. The build's own process is one of those ancestors, and
+it goes on starting pages; so while the timing runs, a watch looks again every
+``LOOK_EVERY`` seconds and pauses whatever process has appeared below the build since. The
+watch is a process of its own (``python -m charlm.bookbuild.quiet``), on the core the
+timing leaves idle, so its looks take nothing from the timed code.
+
+Each timing leaves one line in ``quiet.jsonl`` beside the budget's lock files: how long it
+held the machine, how many processes it paused, and how many CPU-seconds the rest of the
+machine used meanwhile (every CPU's busy time, less this process's and its children's):
+near zero when the timing had the machine to itself. ``make bench`` prints the largest.
+Without the variable, as everywhere outside the build, ``machine_to_itself`` does nothing.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +43,8 @@ from charlm.bookbuild import BUILD_PID_ENV, CORES_ENV
 from charlm.bookbuild.cores import whole_machine
 
 _inside = False  # a timing within a timing runs in the quiet already made
+LOOK_EVERY = 0.1  # seconds between the watch's looks for processes started meanwhile
+RECORD = "quiet.jsonl"  # one line per timing, in the budget's folder
 
 
 @contextmanager
@@ -43,23 +59,85 @@ def machine_to_itself() -> Iterator[None]:
     with open(Path(folder) / "quiet.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another page's timing ends first
         paused: list[psutil.Process] = []
+        watch = None
         try:
             for _ in range(2):  # a process started while the first were paused: the second look
-                for proc in others(int(root)):
-                    if proc not in paused and _pause(proc):
-                        paused.append(proc)
+                _pause_new(int(root), paused)
+            watch = subprocess.Popen(
+                [sys.executable, "-m", __name__, root],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             _inside = True
+            start, others = time.perf_counter(), _others_cpu()
             with whole_machine():
                 yield
+            seconds, others = time.perf_counter() - start, _others_cpu() - others
+            _record(folder, seconds, others, len(paused) + _end(watch))
+            watch = None
         finally:
             _inside = False
+            if watch is not None:
+                _end(watch)
             for proc in paused:
                 _go_on(proc)
 
 
-def others(root: int) -> list[psutil.Process]:
-    """The processes below ``root``, less this one, its ancestors and its descendants."""
-    me = psutil.Process()
+def _end(watch: subprocess.Popen) -> int:
+    """End the watch: it lets go on what it paused; how many that was."""
+    count, _ = watch.communicate()  # closes its stdin, which it waits on
+    return int(count or 0)
+
+
+def watch(root: int) -> None:
+    """Until stdin closes, pause every process that appears below ``root`` (the timing
+    process, this one's parent, and its ancestors go on); then let them go on and print
+    how many there were."""
+    timing = psutil.Process().parent()
+    paused: list[psutil.Process] = []
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    try:
+        _pause_new(root, paused, timing)  # what appeared since the timing's looks
+        while not stop.wait(LOOK_EVERY):
+            _pause_new(root, paused, timing)
+    finally:
+        for proc in paused:
+            _go_on(proc)
+        print(len(paused), flush=True)
+
+
+def _pause_new(root: int, paused: list[psutil.Process], me: psutil.Process | None = None) -> None:
+    for proc in others(root, me):
+        if proc not in paused and _pause(proc):
+            paused.append(proc)
+
+
+def _others_cpu() -> float:
+    """CPU-seconds the machine has been busy, less this process's and its children's."""
+    machine = psutil.cpu_times()
+    busy = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+    own = psutil.Process().cpu_times()
+    mine = own.user + own.system + own.children_user + own.children_system
+    for child in psutil.Process().children(recursive=True):
+        try:  # a running child's time is not in children_* until it ends
+            mine += sum(child.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+    return busy - mine
+
+
+def _record(folder: str, seconds: float, others: float, paused: int) -> None:
+    line = {"pid": os.getpid(), "seconds": round(seconds, 3), "others_cpu": round(others, 3),
+            "paused": paused}  # fmt: skip
+    with open(Path(folder) / RECORD, "a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
+def others(root: int, me: psutil.Process | None = None) -> list[psutil.Process]:
+    """The processes below ``root``, less ``me`` (this one), its ancestors and descendants."""
+    me = me or psutil.Process()
     try:
         below = psutil.Process(root).children(recursive=True)
     except psutil.NoSuchProcess:
@@ -81,3 +159,7 @@ def _go_on(proc: psutil.Process) -> None:
         proc.resume()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         pass
+
+
+if __name__ == "__main__":
+    watch(int(sys.argv[1]))
