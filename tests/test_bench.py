@@ -59,9 +59,16 @@ def test_the_report_gives_the_clean_build_over_its_longest_run(build_bench, caps
         "prose_edit_seconds": {"runs": [20.0], "min": 20.0, "median": 20.0},
         "charlm_edit_seconds": {"edit": 50.0, "edit_undone": 10.0},
         "charlm_edit_reexecuted": [{}, {}],
+        "timings": {
+            "count": 2,
+            "seconds": 5.0,
+            "others_cpu": 0.06,
+            "worst": {"seconds": 1.0, "others_cpu": 0.05},
+        },  # fmt: skip
     }
     build_bench.print_report(report)
     printed = capsys.readouterr().out
     assert "clean build / its longest training run = 600.0 s / 400.0 s = 1.50" in printed
     assert "WaveNet, 200,000 steps, book/05_wavenet" in printed
     assert "900.0 s CPU = 1.50 cores busy" in printed
+    assert "machine to itself: 2, 5.0 s in all" in printed and "at most 5.0% of a core" in printed
