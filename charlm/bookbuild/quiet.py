@@ -14,8 +14,8 @@ The build's processes are the descendants of the process named by ``$CHARLM_BUIL
 build) and its own children go on. The build's own process is one of those ancestors, and
 it goes on starting pages; so while the timing runs, a watch looks again every
 ``LOOK_EVERY`` seconds and pauses whatever process has appeared below the build since. The
-watch is a process of its own (``python -m charlm.bookbuild.quiet``), on the core the
-timing leaves idle, so its looks take nothing from the timed code.
+watch is a process of its own (``watch``), on the core the timing leaves idle, so its looks
+take nothing from the timed code.
 
 Each timing leaves one line in ``quiet.jsonl`` beside the budget's lock files: how long it
 held the machine, how many processes it paused, and how many CPU-seconds the rest of the
@@ -45,6 +45,10 @@ from charlm.bookbuild.cores import whole_machine
 _inside = False  # a timing within a timing runs in the quiet already made
 LOOK_EVERY = 0.1  # seconds between the watch's looks for processes started meanwhile
 RECORD = "quiet.jsonl"  # one line per timing, in the budget's folder
+# the watch's process: isolated (-I) from the build's startup hooks, which would import torch
+# into it and delay its first look by seconds; and not ``python -m``, whose runpy warns on
+# stderr, which would fail the page
+WATCH = "import sys; from charlm.bookbuild.quiet import watch; watch(int(sys.argv[1]))"
 
 
 @contextmanager
@@ -64,7 +68,7 @@ def machine_to_itself() -> Iterator[None]:
             for _ in range(2):  # a process started while the first were paused: the second look
                 _pause_new(int(root), paused)
             watch = subprocess.Popen(
-                [sys.executable, "-m", __name__, root],
+                [sys.executable, "-I", "-c", WATCH, root],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -159,7 +163,3 @@ def _go_on(proc: psutil.Process) -> None:
         proc.resume()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         pass
-
-
-if __name__ == "__main__":
-    watch(int(sys.argv[1]))
