@@ -115,6 +115,20 @@ def plot_loss(
     return fig
 
 
+def plot_losses(curves: dict, xlabel: str = "step", ylabel: str = "training loss") -> Figure:
+    """Several loss curves on one axis, one line each (Chapter 3): ``curves`` maps a label to
+    (steps, losses) of equal length."""
+    fig = _figure((7, 4))
+    ax = fig.axes[0]
+    with plt.rc_context(STYLE):
+        for (label, (steps, losses)), color in zip(curves.items(), [INK, ACCENT, "#7a7a7a"]):
+            ax.plot(steps, losses, color=color, lw=1.5, label=label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend(frameon=False)
+    return fig
+
+
 def plot_lr_finder(
     exponents: Sequence[float],
     losses: Sequence[float],

@@ -9,6 +9,8 @@
 - ``stack_stds``: how a signal's spread changes through a stack of random layers (Kaiming).
 - ``never_active``: ReLU units that output zero for every example.
 - ``running_mean_error``: how far BatchNorm's running mean is from the true mean.
+- ``gradient_agreement``: how closely a minibatch's gradient points where the full one does
+  (Chapter 2).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from charlm.layers import Tanh
 from charlm.train import TrainConfig, train
@@ -199,6 +202,36 @@ def running_mean_error(
         ix = torch.randint(0, population.shape[0], (batch_size,), generator=generator)
         running = (1 - momentum) * running + momentum * population[ix].mean(0)
     return ((running - true_mean) / true_std).pow(2).mean().sqrt().item()
+
+
+def gradient_agreement(
+    model: nn.Module,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator,
+    draws: int = 20,
+) -> list[float]:
+    """How well a minibatch's gradient stands in for the full one (Chapter 2).
+
+    The gradient of the loss over all of (X, Y), flattened into one vector over every
+    parameter, against the same gradient on each of ``draws`` minibatches of ``batch_size``
+    distinct random examples: their cosine similarity (1: the same direction, 0: at right
+    angles). The model's parameters do not change; their ``.grad`` is cleared afterwards.
+    """
+
+    def flat_gradient(Xb: torch.Tensor, Yb: torch.Tensor) -> torch.Tensor:
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(Xb), Yb).backward()
+        return torch.cat([p.grad.flatten() for p in model.parameters()])  # (P,)
+
+    full = flat_gradient(X, Y)  # (P,)
+    agreement = []
+    for _ in range(draws):
+        ix = torch.randperm(len(Y), generator=generator)[:batch_size]  # (batch_size,)
+        agreement.append(F.cosine_similarity(flat_gradient(X[ix], Y[ix]), full, dim=0).item())
+    model.zero_grad(set_to_none=True)
+    return agreement
 
 
 @dataclass

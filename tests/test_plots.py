@@ -45,6 +45,16 @@ def test_loss_curve_with_reference():
     assert _png(fig).startswith(b"\x89PNG")
 
 
+def test_losses_draws_one_labelled_line_per_curve():
+    from charlm.plots import plot_losses
+
+    fig = plot_losses({"bad start": ([10, 20], [3.3, 2.9]), "good start": ([10, 20], [2.9, 2.8])})
+    ax = fig.axes[0]
+    assert [list(line.get_ydata()) for line in ax.lines] == [[3.3, 2.9], [2.9, 2.8]]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["bad start", "good start"]
+    assert _png(fig).startswith(b"\x89PNG")
+
+
 def test_lr_finder_plot_marks_the_choice():
     from charlm.plots import plot_lr_finder
 

@@ -7,11 +7,12 @@ import torch
 
 from charlm.data import build_dataset
 from charlm.layers import Tanh
-from charlm.models import DeepMLPConfig
+from charlm.models import DeepMLPConfig, MLPConfig
 from charlm.stats import (
     UpdateRatio,
     dead_units,
     diagnose,
+    gradient_agreement,
     histogram,
     layer_stats,
     never_active,
@@ -126,3 +127,22 @@ def test_running_mean_error_small_batches_and_slow_momentum():
     start = ((population.mean(0) / population.std(0)) ** 2).mean().sqrt().item()
     slow = running_mean_error(population, 32, 1e-4, 10, torch.Generator().manual_seed(1))
     assert slow == pytest.approx(start, rel=0.01)
+
+
+def test_gradient_agreement_is_one_for_every_example_and_lower_for_small_batches(
+    tiny_words, tiny_vocab
+):
+    X, Y = build_dataset(tiny_words, tiny_vocab, block_size=3)
+    model = MLPConfig(vocab_size=len(tiny_vocab), n_embd=4, n_hidden=16).build(
+        torch.Generator().manual_seed(0)
+    )
+    before = [p.detach().clone() for p in model.parameters()]
+    g = torch.Generator().manual_seed(1)
+    everything = gradient_agreement(model, X, Y, len(Y), g, draws=3)
+    assert everything == pytest.approx([1.0] * 3, abs=1e-5)  # the full batch, reordered
+    small = gradient_agreement(model, X, Y, 2, g, draws=50)
+    half = gradient_agreement(model, X, Y, len(Y) // 2, g, draws=50)
+    assert all(-1.0 <= a <= 1.0 + 1e-6 for a in small)
+    assert sum(small) / len(small) < sum(half) / len(half) < 1.0
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(p.grad is None for p in model.parameters())

@@ -25,7 +25,7 @@ from pathlib import Path
 # the names of the book's timings: seconds, minutes, ms and µs per step, speed-ups, thread
 # ratios, and the ranges printed beside them
 TIMING = (
-    r"second|^ms|_ms|^us|_us$|time|speed|ratio_512_32|two_threads"
+    r"second|^ms|_ms|^us|_us$|time|speed|^ratio_\d+_\d+$|two_threads"
     r"|^(ex4|cat_view|ce|search_step|scalar_tensor)_ratio$|^tf_first_below$|^tf_gru_step$"
     r"|_spread$|_minutes$"
 )
