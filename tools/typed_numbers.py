@@ -58,7 +58,9 @@ ALLOWED: dict[str, list[tuple[str, str]]] = {
 NUMBER = re.compile(r"(?<![\w.])[−-]?\d[\d,]*(\.\d+)?(?!\w)%?")
 # a result spelled out: "four times", "nine orders of magnitude", "twice as"
 WORDS = "two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|hundred|thousand"
-SPELLED = re.compile(rf"\b(({WORDS})\s+(times\b|orders?\s+of\s+magnitude)|twice\s+as|half\s+as)", re.I)
+SPELLED = re.compile(
+    rf"\b(({WORDS})\s+(times\b|orders?\s+of\s+magnitude)|twice\s+as|half\s+as)", re.I
+)
 ROLE_NOT_PROSE = re.compile(r"\{(glue(:\w+)?|numref|ref|cite(:\w+)?|doc|download|eq|math)\}`[^`]*`")
 INLINE_CODE = re.compile(r"`[^`]*`")
 DISPLAY_MATH = re.compile(r"\$\$.*?\$\$", re.S)

@@ -63,34 +63,34 @@ def machine_to_itself() -> Iterator[None]:
     with open(Path(folder) / "quiet.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another page's timing ends first
         paused: list[psutil.Process] = []
-        watch = None
+        watcher = None
         try:
             for _ in range(2):  # a process started while the first were paused: the second look
                 _pause_new(int(root), paused)
-            watch = subprocess.Popen(
+            watcher = subprocess.Popen(
                 [sys.executable, "-I", "-c", WATCH, root],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
             )
             _inside = True
-            start, others = time.perf_counter(), _others_cpu()
+            start, busy = time.perf_counter(), _others_cpu()
             with whole_machine():
                 yield
-            seconds, others = time.perf_counter() - start, _others_cpu() - others
-            _record(folder, seconds, others, len(paused) + _end(watch))
-            watch = None
+            seconds, busy = time.perf_counter() - start, _others_cpu() - busy
+            _record(folder, seconds, busy, len(paused) + _end(watcher))
+            watcher = None
         finally:
             _inside = False
-            if watch is not None:
-                _end(watch)
+            if watcher is not None:
+                _end(watcher)
             for proc in paused:
                 _go_on(proc)
 
 
-def _end(watch: subprocess.Popen) -> int:
+def _end(watcher: subprocess.Popen) -> int:
     """End the watch: it lets go on what it paused; how many that was."""
-    count, _ = watch.communicate()  # closes its stdin, which it waits on
+    count, _ = watcher.communicate()  # closes its stdin, which it waits on
     return int(count or 0)
 
 
@@ -121,7 +121,9 @@ def _pause_new(root: int, paused: list[psutil.Process], me: psutil.Process | Non
 def _others_cpu() -> float:
     """CPU-seconds the machine has been busy, less this process's and its children's."""
     machine = psutil.cpu_times()
-    busy = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+    # every field but idle and iowait is busy time; guest time is counted in user already
+    idle = ("idle", "iowait", "guest", "guest_nice")
+    busy = sum(v for name, v in machine._asdict().items() if name not in idle)
     own = psutil.Process().cpu_times()
     mine = own.user + own.system + own.children_user + own.children_system
     for child in psutil.Process().children(recursive=True):
