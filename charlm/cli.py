@@ -103,11 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("words", type=Path, help="the word list: one word per line, UTF-8")
     p.add_argument("--model", choices=sorted(MODELS), default="wavenet", help="default: wavenet")
     p.add_argument("--out", type=Path, required=True, help="the checkpoint folder to write")
+    fast, seq, lecture = recipes.FAST, recipes.SEQUENCE, recipes.LECTURE
     p.add_argument("--recipe", choices=sorted(RECIPES),
-                   help="fast: AdamW, batch 512, cosine decay, 4,000 steps (Chapter 6; for "
-                   "rnn, gru and transformer: batch 256 words, 1,500 steps, Chapter 7); "
-                   "lecture: SGD, batch 32, 200,000 steps (Chapter 5). Default: fast, or the "
-                   "resumed run's")  # fmt: skip
+                   help=f"fast: AdamW, batch {fast.batch_size}, cosine decay, {fast.steps:,} "
+                   f"steps (Chapter 6; for rnn, gru and transformer: batch {seq.batch_size} "
+                   f"words, {seq.steps:,} steps, Chapter 7); lecture: SGD, batch "
+                   f"{lecture.batch_size}, {lecture.steps:,} steps (Chapter 5). Default: "
+                   "fast, or the resumed run's")  # fmt: skip
     p.add_argument("--steps", type=positive_int, help="optimisation steps (default: the recipe's)")
     p.add_argument("--seed", type=int, default=42, help="seed of the weights and batches (42)")
     p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")

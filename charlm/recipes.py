@@ -27,7 +27,7 @@ LECTURE = TrainConfig(steps=200_000, batch_size=32, lr=0.1, decay_step=150_000, 
 # Chapter 6's: AdamW on batches of 512 for 4,000 steps, the rate a cosine from 0.005 to zero
 FAST = AdamWConfig(steps=4000, batch_size=512, lr=5e-3, lr_final=0.0)
 # Chapter 7's, for models that read whole words: batches of 256 words, weight decay 0.1
-SEQUENCE = AdamWConfig(steps=1500, batch_size=256, lr=5e-3, lr_final=0.0, weight_decay=0.1)
+SEQUENCE = AdamWConfig(steps=1200, batch_size=256, lr=5e-3, lr_final=0.0, weight_decay=0.1)
 
 # --- models ----------------------------------------------------------------------------------
 

@@ -51,5 +51,5 @@ def test_the_chapters_take_the_shared_runs_from_charlm(page, names):
         assert f"recipes.{name}" in text, f"{page} does not use recipes.{name}"
     # no chapter spells a shared recipe out again (a comment may say what it holds)
     code = re.sub(r"#.*", "", text)
-    assert not re.search(r"(TrainConfig|AdamWConfig)\(steps=(200_000|4000|1500)\b", code)
+    assert not re.search(r"(TrainConfig|AdamWConfig)\(steps=(200_000|4000|1200)\b", code)
     assert not re.search(r"WaveNetConfig\(n_embd=24, n_hidden=128", code)
