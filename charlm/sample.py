@@ -78,3 +78,37 @@ def sample(
     finally:
         model.train(was_training)
     return words
+
+
+@torch.no_grad()
+def sample_together(
+    model: nn.Module, vocab: Vocab, n: int, generator: torch.Generator, max_len: int = 50
+) -> list[str]:
+    """Draw ``n`` words at once: one batch of ``n`` contexts, in the model's mode (Chapter 5).
+
+    Each step feeds every context through the model together and draws each row's next
+    character. A row that has drawn ``.`` is finished: it goes on being fed (its later
+    draws are dropped), so the batch keeps its size. A model whose rows do not depend on
+    one another gives words from the same distribution as ``sample`` (drawn in another
+    order). BatchNorm in training mode is such a dependence: it normalises each row with
+    the statistics of the whole batch, so what one word becomes depends on the others.
+    """
+    if n < 1 or max_len < 1:
+        raise ValueError(f"n and max_len must be positive integers, got {n!r} and {max_len!r}")
+    device = next(model.parameters(), torch.empty(0)).device
+    context = torch.zeros((n, model.block_size), dtype=torch.long, device=device)  # (n, T)
+    drawn = torch.zeros((n, max_len), dtype=torch.long)  # each row's characters, then 0s
+    finished = torch.zeros(n, dtype=torch.bool)
+    for t in range(max_len):
+        probs = F.softmax(model(context).cpu(), dim=1)  # (n, V)
+        ix = torch.multinomial(probs, num_samples=1, generator=generator)[:, 0]  # (n,)
+        drawn[:, t] = ix.masked_fill(finished, 0)
+        finished |= ix == 0
+        if finished.all():
+            break
+        context = torch.cat([context[:, 1:], ix[:, None].to(device)], dim=1)
+    words = []
+    for row in drawn.tolist():
+        end = row.index(0) if 0 in row else max_len
+        words.append(vocab.decode(row[:end]))
+    return words
