@@ -34,6 +34,7 @@ What the book teaches, each module with the chapter that introduces it:
 The command on top of them (``charlm train / sample / eval`` on any word list):
 
 - ``checkpoint`` -- a trained model as a folder: weights, config, vocabulary, split, log
+- ``export``     -- a trained model as one file for a web page: a JSON header, float32 tensors
 - ``cli``        -- the ``charlm`` command (also ``python -m charlm``)
 
 What only the book's build uses (a core budget, a run cache, result records, progress
@@ -68,6 +69,7 @@ checks the code against it). Imports point one way: no module imports one that i
     report    -> (nothing)
     timing    -> train
     checkpoint -> vocab, data, bigram, models, recurrent, transformer
+    export    -> vocab
     cli       -> fetch, vocab, data, bigram, sequence, train, optim, recipes, sample,
                  checkpoint
     __main__  -> cli

@@ -44,6 +44,7 @@ IMPORTS: dict[str, set[str]] = {
     "report": set(),
     "timing": {"train"},
     "checkpoint": {"vocab", "data", "bigram", "models", "recurrent", "transformer"},
+    "export": {"vocab"},
     "cli": {
         "fetch",
         "vocab",
