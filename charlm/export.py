@@ -7,7 +7,8 @@ model is written into the site as one file that a page fetches whole:
 - the header: UTF-8 JSON, padded with spaces to a multiple of 4 bytes, holding the format,
   the model's kind and config, its vocabulary (``itos``: id -> character) and, for each
   tensor, its name (as in the model's ``state_dict``), shape and offset (in float32 values
-  from the start of the data);
+  from the start of the data); for a model built as a ``Sequential`` (Chapter 5's WaveNet),
+  its layers in order, each by its class and what its forward pass needs besides weights;
 - the data: every tensor of the ``state_dict``, parameters and buffers (BatchNorm's running
   statistics, the counting model's counts), as float32 little-endian, one after another.
   An integer tensor is written as float32 too, which holds every integer up to 2**24
@@ -50,12 +51,14 @@ def to_bytes(model: nn.Module, vocab: Vocab, kind: str, config: Any = None) -> b
                         "dtype": str(value.dtype).removeprefix("torch.")})  # fmt: skip
         tensors.append(flat)
         offset += flat.numel()
+    layers = getattr(model, "layers", None)
     header = {
         "format": FORMAT,
         "kind": kind,
         "config": asdict(config) if is_dataclass(config) else config,
         "block_size": getattr(model, "block_size", None),
         "vocab": vocab.itos,
+        "layers": [_describe(layer) for layer in layers] if layers is not None else None,
         "tensors": entries,
         "values": offset,
     }
@@ -63,6 +66,17 @@ def to_bytes(model: nn.Module, vocab: Vocab, kind: str, config: Any = None) -> b
     text += b" " * (-len(text) % 4)  # the data starts on a float32 boundary
     data = torch.cat(tensors) if tensors else torch.zeros(0)
     return struct.pack("<I", len(text)) + text + data.numpy().astype("<f4").tobytes()
+
+
+def _describe(layer: nn.Module) -> dict:
+    """A layer's class and the settings its forward pass reads (Chapter 5's layers)."""
+    found = {"type": type(layer).__name__}
+    for name in ("n", "eps"):  # FlattenConsecutive's group, BatchNorm's epsilon
+        if hasattr(layer, name):
+            found[name] = getattr(layer, name)
+    if hasattr(layer, "bias") and isinstance(layer.bias, (torch.Tensor, type(None))):
+        found["bias"] = layer.bias is not None
+    return found
 
 
 def write_export(model: nn.Module, vocab: Vocab, kind: str, path: Path, config: Any = None) -> int:

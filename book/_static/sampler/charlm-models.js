@@ -1,0 +1,256 @@
+// The book's trained models in the reader's browser: the forward pass of each kind, written
+// out, for a context of character ids -> the logits of the next character.
+//
+// A model comes as one file written by charlm.export (Python): 4 bytes giving the length of
+// a JSON header, the header, then every tensor as float32 little-endian. Every function here
+// computes what the package's forward pass computes in eval mode, in JavaScript's 64-bit
+// numbers from the 32-bit weights, so its probabilities agree with torch's to about 1e-7.
+// Works in a page (window.charlmModels) and in Node (require), which the tests use.
+(function (root) {
+  "use strict";
+
+  // ---- reading an export ------------------------------------------------------------------
+
+  function parseExport(buffer) {
+    const view = new DataView(buffer);
+    if (buffer.byteLength < 4) throw new Error("not a charlm export: too short");
+    const size = view.getUint32(0, true);
+    const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, size)));
+    if (header.format !== "charlm-export/1") {
+      throw new Error(`not a charlm-export/1 file (format: ${header.format})`);
+    }
+    const start = 4 + size;
+    const values = new Float32Array(buffer.slice(start, start + 4 * header.values));
+    const tensors = {};
+    for (const t of header.tensors) {
+      const count = t.shape.reduce((a, b) => a * b, 1);
+      tensors[t.name] = { shape: t.shape, data: values.subarray(t.offset, t.offset + count) };
+    }
+    return { header, tensors };
+  }
+
+  // ---- arithmetic on rows (plain arrays of numbers) ---------------------------------------
+
+  // x (n) @ W (n, m) + b (m): the package's Linear stores W as (fan_in, fan_out)
+  function linear(x, W, b) {
+    const [n, m] = W.shape;
+    const out = new Float64Array(m);
+    for (let i = 0; i < n; i++) {
+      const xi = x[i];
+      if (xi === 0) continue;
+      const row = i * m;
+      for (let j = 0; j < m; j++) out[j] += xi * W.data[row + j];
+    }
+    if (b) for (let j = 0; j < m; j++) out[j] += b.data[j];
+    return out;
+  }
+
+  function row(T, i) {
+    const m = T.shape[T.shape.length - 1];
+    return Array.from(T.data.subarray(i * m, (i + 1) * m));
+  }
+
+  const tanh = (x) => x.map(Math.tanh);
+  const sigmoid = (v) => 1 / (1 + Math.exp(-v));
+
+  // erf by Abramowitz and Stegun 7.1.26 (error below 1.5e-7), for GELU as torch computes it
+  function erf(x) {
+    const s = Math.sign(x);
+    const a = Math.abs(x);
+    const t = 1 / (1 + 0.3275911 * a);
+    const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t
+      + 0.254829592) * t * Math.exp(-a * a);
+    return s * y;
+  }
+  const gelu = (x) => x.map((v) => 0.5 * v * (1 + erf(v / Math.SQRT2)));
+
+  // normalise with stored statistics: BatchNorm in eval mode
+  function batchnormEval(x, w, b, mean, variance, eps) {
+    return x.map((v, j) => w.data[j] * (v - mean.data[j]) / Math.sqrt(variance.data[j] + eps)
+      + b.data[j]);
+  }
+
+  function layernorm(x, w, b, eps = 1e-5) {
+    const n = x.length;
+    const mean = x.reduce((a, v) => a + v, 0) / n;
+    const variance = x.reduce((a, v) => a + (v - mean) ** 2, 0) / n;
+    return x.map((v, j) => w.data[j] * (v - mean) / Math.sqrt(variance + eps) + b.data[j]);
+  }
+
+  // ---- the models -------------------------------------------------------------------------
+
+  // Chapter 1: counts, smoothed and normalised; the context's last block_size characters
+  function counts({ header, tensors }) {
+    const V = header.vocab.length;
+    const T = header.config.block_size;
+    const k = header.config.smoothing;
+    const C = tensors.counts;
+    return (ctx) => {
+      let r = 0;
+      for (const id of ctx.slice(-T)) r = r * V + id;
+      const cells = row(C, r).map((c) => c + k);
+      const total = cells.reduce((a, v) => a + v, 0);
+      return cells.map((c) => (total > 0 ? Math.log(c / total) : -Math.log(V)));
+    };
+  }
+
+  // Chapter 1: the neural bigram, logits = row `last` of W
+  function bigram({ tensors }) {
+    return (ctx) => row(tensors.weight, ctx[ctx.length - 1]);
+  }
+
+  // Chapters 2-3: embeddings -> W1 (BatchNorm or LayerNorm) -> tanh or relu -> W2
+  function mlp({ header, tensors: p }) {
+    const c = header.config;
+    const normalised = c.batchnorm || c.layernorm;
+    return (ctx) => {
+      const embcat = ctx.flatMap((id) => row(p.C, id));
+      let h = Array.from(linear(embcat, p.W1, normalised ? null : p.b1));
+      if (c.batchnorm) {
+        h = h.map((v, j) => p.bngain.data[j] * (v - p.bnmean_running.data[j])
+          / p.bnstd_running.data[j] + p.bnbias.data[j]);
+      } else if (c.layernorm) {
+        h = layernorm(h, p.bngain, p.bnbias);
+      }
+      h = c.activation === "relu" ? h.map((v) => Math.max(v, 0)) : tanh(h);
+      const logits = linear(h, p.W2, p.b2);
+      if (c.direct) {
+        const d = linear(embcat, p.Wd, null);
+        for (let j = 0; j < logits.length; j++) logits[j] += d[j];
+      }
+      return Array.from(logits);
+    };
+  }
+
+  // Chapter 5: a Sequential of layers, applied to a (positions, features) list of rows
+  function sequential({ header, tensors }) {
+    const layers = header.layers;
+    const param = (i, name) => tensors[`layers.${i}.${name}`];
+    return (ctx) => {
+      let x = ctx.map((id) => row(param(0, "weight"), id)); // Embedding: (T, E)
+      for (let i = 1; i < layers.length; i++) {
+        const layer = layers[i];
+        if (layer.type === "FlattenConsecutive") {
+          const grouped = [];
+          for (let t = 0; t < x.length; t += layer.n) grouped.push(x.slice(t, t + layer.n).flat());
+          x = grouped;
+        } else if (layer.type === "Linear") {
+          x = x.map((r) => Array.from(linear(r, param(i, "weight"), layer.bias ? param(i, "bias") : null)));
+        } else if (layer.type.endsWith("BatchNorm1d")) {
+          x = x.map((r) => batchnormEval(r, param(i, "weight"), param(i, "bias"),
+            param(i, "running_mean"), param(i, "running_var"), layer.eps));
+        } else if (layer.type.endsWith("Tanh")) {
+          x = x.map(tanh);
+        } else {
+          throw new Error(`a layer this page cannot run: ${layer.type}`);
+        }
+      }
+      return x[x.length - 1]; // one position left: the logits
+    };
+  }
+
+  // Chapter 7: the window read as a word is written, from its start token on
+  function leftAligned(ctx) {
+    let first = 0;
+    while (first < ctx.length && ctx[first] === 0) first++;
+    return first === 0 ? ctx : ctx.slice(first - 1); // keep one boundary token: the start
+  }
+
+  // Chapter 7: an RNN or a GRU read one character at a time
+  function recurrent({ header, tensors: p }) {
+    const gru = header.config.cell === "gru";
+    return (ctx) => {
+      let h = row(p.start, 0);
+      for (const id of leftAligned(ctx)) {
+        const x = row(p["embedding.weight"], id);
+        const xh = linear(x, p["cell.x2h.weight"], p["cell.x2h.bias"]);
+        const hh = linear(h, p["cell.h2h.weight"], p["cell.h2h.bias"]);
+        if (!gru) {
+          h = Array.from(xh, (v, j) => Math.tanh(v + hh[j]));
+          continue;
+        }
+        const H = h.length;
+        h = h.map((hj, j) => {
+          const r = sigmoid(xh[j] + hh[j]);
+          const z = sigmoid(xh[H + j] + hh[H + j]);
+          const n = Math.tanh(xh[2 * H + j] + r * hh[2 * H + j]);
+          return (1 - z) * n + z * hj;
+        });
+      }
+      return Array.from(linear(h, p["head.weight"], p["head.bias"]));
+    };
+  }
+
+  // Chapter 7: a causal Transformer, every position of the window, the last one's logits
+  function transformer({ header, tensors: p }) {
+    const c = header.config;
+    const hs = c.n_embd / c.n_head;
+    return (ctx) => {
+      const seq = leftAligned(ctx);
+      let x = seq.map((id, t) => row(p.wte, id).map((v, j) => v + p.wpe.data[t * c.n_embd + j]));
+      for (let b = 0; b < c.n_layer; b++) {
+        const q = (name) => p[`blocks.${b}.${name}`];
+        const qkv = x.map((r) => linear(layernorm(r, q("ln1.weight"), q("ln1.bias")),
+          q("attn.qkv.weight"), q("attn.qkv.bias")));
+        const attended = qkv.map((mine, t) => {
+          const y = new Float64Array(c.n_embd);
+          for (let head = 0; head < c.n_head; head++) {
+            const o = head * hs;
+            const scores = [];
+            for (let s = 0; s <= t; s++) {
+              let dot = 0;
+              for (let i = 0; i < hs; i++) dot += mine[o + i] * qkv[s][c.n_embd + o + i];
+              scores.push(dot / Math.sqrt(hs));
+            }
+            const top = Math.max(...scores);
+            const w = scores.map((v) => Math.exp(v - top));
+            const total = w.reduce((a, v) => a + v, 0);
+            for (let s = 0; s <= t; s++) {
+              for (let i = 0; i < hs; i++) y[o + i] += (w[s] / total) * qkv[s][2 * c.n_embd + o + i];
+            }
+          }
+          return linear(y, q("attn.proj.weight"), q("attn.proj.bias"));
+        });
+        x = x.map((r, t) => r.map((v, j) => v + attended[t][j]));
+        x = x.map((r) => {
+          const hidden = gelu(Array.from(linear(layernorm(r, q("ln2.weight"), q("ln2.bias")),
+            q("fc.weight"), q("fc.bias"))));
+          const out = linear(hidden, q("fc_out.weight"), q("fc_out.bias"));
+          return r.map((v, j) => v + out[j]);
+        });
+      }
+      const last = layernorm(x[x.length - 1], p["ln_f.weight"], p["ln_f.bias"]);
+      return Array.from(linear(last, p["head.weight"], p["head.bias"]));
+    };
+  }
+
+  const KINDS = {
+    counts, bigram, mlp, wavenet: sequential, rnn: recurrent, gru: recurrent, transformer,
+  };
+
+  // a model: its vocabulary, its context length and logits(ids) for a context of that length
+  function loadModel(buffer) {
+    const exported = parseExport(buffer);
+    const { header } = exported;
+    const make = KINDS[header.kind];
+    if (!make) throw new Error(`a kind of model this page cannot run: ${header.kind}`);
+    return { header, vocab: header.vocab, blockSize: header.block_size, logits: make(exported) };
+  }
+
+  // the softmax of logits / temperature, the k largest kept (k null: all)
+  function probabilities(logits, temperature = 1, topK = null) {
+    let scaled = logits.map((v) => v / temperature);
+    if (topK !== null && topK < scaled.length) {
+      const kth = [...scaled].sort((a, b) => b - a)[topK - 1];
+      scaled = scaled.map((v) => (v < kth ? -Infinity : v));
+    }
+    const top = Math.max(...scaled);
+    const e = scaled.map((v) => Math.exp(v - top));
+    const total = e.reduce((a, v) => a + v, 0);
+    return e.map((v) => v / total);
+  }
+
+  const api = { parseExport, loadModel, probabilities, erf };
+  if (typeof module !== "undefined" && module.exports) module.exports = api;
+  else root.charlmModels = api;
+})(typeof window !== "undefined" ? window : globalThis);

@@ -1,0 +1,112 @@
+"""The site's JavaScript forward pass (book/_static/sampler/charlm-models.js) against torch.
+
+Each kind of model is exported small, read by the page's own code under Node, and asked
+for the next character's probabilities on fixed contexts: the empty one, a prefix that fills
+the window, and random ones. They must agree with torch's within 1e-5, and a perturbed weight
+must show.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from charlm.bigram import BigramConfig, CountingNgram
+from charlm.data import build_dataset
+from charlm.export import to_bytes
+from charlm.models import MLPConfig, WaveNetConfig
+from charlm.recurrent import RecurrentConfig
+from charlm.transformer import TransformerConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "book" / "_static" / "sampler" / "charlm-models.js"
+NODE = shutil.which("node")
+pytestmark = pytest.mark.skipif(NODE is None, reason="Node is not installed")
+
+KINDS = {
+    "bigram": BigramConfig(),
+    "mlp": MLPConfig(n_embd=3, n_hidden=8),
+    "mlp batchnorm": MLPConfig(n_embd=3, n_hidden=8, batchnorm=True, w1_fan_in=True),
+    "mlp layernorm relu direct": MLPConfig(
+        n_embd=3, n_hidden=8, layernorm=True, activation="relu", direct=True
+    ),  # fmt: skip
+    "wavenet": WaveNetConfig(n_embd=4, n_hidden=6, block_size=8),
+    "wavenet flat": WaveNetConfig(n_embd=4, n_hidden=6, block_size=4, hierarchical=False),
+    "wavenet fast": WaveNetConfig(n_embd=4, n_hidden=6, block_size=4, fast_kernels=True),
+    "rnn": RecurrentConfig(cell="rnn", n_embd=4, n_hidden=6, block_size=6),
+    "gru": RecurrentConfig(cell="gru", n_embd=4, n_hidden=6, block_size=6),
+    "transformer": TransformerConfig(n_embd=8, n_head=2, n_layer=2, block_size=6),
+}
+
+NODE_RUN = """
+const m = require(process.argv[1]);
+const fs = require("fs");
+const buf = fs.readFileSync(process.argv[2]);
+const model = m.loadModel(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+const contexts = JSON.parse(fs.readFileSync(0, "utf8"));
+console.log(JSON.stringify(contexts.map((c) => m.probabilities(model.logits(c)))));
+"""
+
+
+def browser_probs(blob: bytes, contexts: list[list[int]], tmp_path: Path) -> torch.Tensor:
+    path = tmp_path / "model.charlm"
+    path.write_bytes(blob)
+    out = subprocess.run([NODE, "-e", NODE_RUN, str(SCRIPT), str(path)], check=True,
+                         input=json.dumps(contexts), capture_output=True, text=True)  # fmt: skip
+    return torch.tensor(json.loads(out.stdout), dtype=torch.float64)
+
+
+def contexts_for(block_size: int, vocab_size: int) -> list[list[int]]:
+    g = torch.Generator().manual_seed(3)
+    prefix = [(i % (vocab_size - 1)) + 1 for i in range(block_size)]  # fills the window
+    word = [0] * (block_size - 2) + prefix[:2]  # the start of a word
+    random = torch.randint(1, vocab_size, (4, block_size), generator=g).tolist()
+    return [[0] * block_size, prefix, word, *random]
+
+
+def trained_model(config, vocab_size: int):
+    config = replace(config, vocab_size=vocab_size)
+    model = config.build(torch.Generator().manual_seed(0))
+    with torch.no_grad():  # move the running statistics and the weights off their start
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+        model.train()(torch.randint(vocab_size, (32, model.block_size)))
+    return config, model.eval()
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_the_page_computes_torchs_probabilities(name, tiny_vocab, tmp_path):
+    config, model = trained_model(KINDS[name], len(tiny_vocab))
+    kind = name.split()[0]
+    contexts = contexts_for(model.block_size, len(tiny_vocab))
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.tensor(contexts)).double(), dim=1)
+    got = browser_probs(to_bytes(model, tiny_vocab, kind, config), contexts, tmp_path)
+    assert (got - expected).abs().max() < 1e-5
+
+
+def test_a_perturbed_weight_shows(tiny_vocab, tmp_path):
+    config, model = trained_model(KINDS["gru"], len(tiny_vocab))
+    contexts = contexts_for(model.block_size, len(tiny_vocab))
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.tensor(contexts)).double(), dim=1)
+        model.head.weight[0, 1] += 0.01
+    got = browser_probs(to_bytes(model, tiny_vocab, "gru", config), contexts, tmp_path)
+    assert (got - expected).abs().max() > 1e-5
+
+
+def test_the_counting_model(tiny_words, tiny_vocab, tmp_path):
+    for block_size in (1, 2):
+        X, Y = build_dataset(tiny_words, tiny_vocab, block_size)
+        model = CountingNgram(len(tiny_vocab), block_size=block_size, smoothing=0.5).fit(X, Y)
+        contexts = contexts_for(block_size, len(tiny_vocab))
+        expected = torch.softmax(model(torch.tensor(contexts)).double(), dim=1)
+        config = {"block_size": block_size, "smoothing": 0.5}
+        got = browser_probs(to_bytes(model, tiny_vocab, "counts", config), contexts, tmp_path)
+        assert (got - expected).abs().max() < 1e-5
