@@ -110,3 +110,74 @@ def test_the_counting_model(tiny_words, tiny_vocab, tmp_path):
         config = {"block_size": block_size, "smoothing": 0.5}
         got = browser_probs(to_bytes(model, tiny_vocab, "counts", config), contexts, tmp_path)
         assert (got - expected).abs().max() < 1e-5
+
+
+SAMPLE_RUN = """
+const m = require(process.argv[1]);
+const fs = require("fs");
+const buf = fs.readFileSync(process.argv[2]);
+const model = m.loadModel(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+const out = JSON.parse(fs.readFileSync(0, "utf8")).map((options) => {
+  try { return m.sampleNames(model, options); } catch (error) { return error.message; }
+});
+console.log(JSON.stringify(out));
+"""
+
+
+def page_samples(blob: bytes, requests: list[dict], tmp_path: Path) -> list:
+    path = tmp_path / "model.charlm"
+    path.write_bytes(blob)
+    out = subprocess.run([NODE, "-e", SAMPLE_RUN, str(SCRIPT), str(path)], check=True,
+                         input=json.dumps(requests), capture_output=True, text=True)  # fmt: skip
+    return json.loads(out.stdout)
+
+
+def counting(words, vocab, smoothing=1.0, block_size=1):
+    X, Y = build_dataset(words, vocab, block_size)
+    model = CountingNgram(len(vocab), block_size, smoothing).fit(X, Y)
+    return to_bytes(model, vocab, "counts", {"block_size": block_size, "smoothing": smoothing})
+
+
+def test_the_page_samples_with_its_seed_and_options(tiny_words, tiny_vocab, tmp_path):
+    blob = counting(tiny_words, tiny_vocab)
+    a, b, c, prefixed = page_samples(blob, [
+        {"n": 30, "seed": 7}, {"n": 30, "seed": 7}, {"n": 30, "seed": 8},
+        {"n": 10, "seed": 1, "prefix": "em"},
+    ], tmp_path)  # fmt: skip
+    assert a == b and a != c and len(a) == 30 and len(set(a)) > 5
+    assert all(w.startswith("em") for w in prefixed)
+    # top-k 1 on a model without ties: the most likely character every time, one name
+    _, model = trained_model(KINDS["gru"], len(tiny_vocab))
+    blob = to_bytes(model, tiny_vocab, "gru", KINDS["gru"])
+    ((greedy),) = page_samples(blob, [{"n": 3, "seed": 1, "topK": 1, "maxLen": 12}], tmp_path)
+    assert len(set(greedy)) == 1
+
+
+def test_the_page_writes_the_only_word_a_model_knows(tiny_vocab, tmp_path):
+    blob = counting(["ava"], tiny_vocab, smoothing=0.0, block_size=2)  # a trigram: one path
+    assert page_samples(blob, [{"n": 4, "seed": 3}], tmp_path) == [["ava"] * 4]
+
+
+def test_the_pages_first_letters_follow_the_model(tiny_words, tiny_vocab, tmp_path):
+    X, Y = build_dataset(tiny_words, tiny_vocab, 1)
+    model = CountingNgram(len(tiny_vocab)).fit(X, Y)
+    many = [w for request in page_samples(counting(tiny_words, tiny_vocab),
+                                          [{"n": 100, "seed": s} for s in range(40)], tmp_path)
+            for w in request]  # fmt: skip
+    first = torch.tensor([tiny_vocab.stoi[w[0]] if w else 0 for w in many])
+    share = torch.bincount(first, minlength=len(tiny_vocab)).double() / len(many)
+    expected = model.probs[0].double()
+    assert (share - expected).abs().max() < 0.03
+
+
+def test_bad_options_get_a_message_not_a_wrong_answer(tiny_words, tiny_vocab, tmp_path):
+    blob = counting(tiny_words, tiny_vocab)
+    messages = page_samples(blob, [
+        {"temperature": 0}, {"temperature": None}, {"temperature": "hot"},
+        {"temperature": 1e9}, {"topK": 0}, {"topK": 1.5}, {"seed": -1}, {"n": 0},
+        {"prefix": "Zoe"}, {"prefix": "a.b"},
+    ], tmp_path)  # fmt: skip
+    assert all(isinstance(m, str) for m in messages), messages
+    assert "temperature" in messages[0] and "temperature" in messages[2]
+    assert "100" in messages[3] and "Top-k" in messages[4] and "seed" in messages[6]
+    assert '"Z"' in messages[8] and '"."' in messages[9]

@@ -250,7 +250,83 @@
     return e.map((v) => v / total);
   }
 
-  const api = { parseExport, loadModel, probabilities, erf };
+  // ---- sampling ----------------------------------------------------------------------------
+
+  // a seeded generator of numbers in [0, 1) (mulberry32): the same seed, the same names
+  function generator(seed) {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  // what is wrong with the sampler's options, in words for the page; null when nothing is
+  function checkOptions(model, { temperature, topK, seed, n, prefix }) {
+    if (!(typeof temperature === "number" && Number.isFinite(temperature) && temperature > 0)) {
+      return "The temperature must be a number above 0 (1 samples the model as it is).";
+    }
+    if (temperature > 100) return "A temperature above 100 makes every character equally likely.";
+    if (topK !== null && !(Number.isInteger(topK) && topK >= 1)) {
+      return "Top-k must be a whole number of at least 1, or left empty for all characters.";
+    }
+    if (!(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32)) {
+      return "The seed must be a whole number from 0 to 4294967295.";
+    }
+    if (!(Number.isInteger(n) && n >= 1 && n <= 100)) return "Ask for 1 to 100 names.";
+    const unknown = [...prefix].filter((ch) => ch === model.vocab[0] || !model.vocab.includes(ch));
+    if (unknown.length) {
+      return `The model does not know ${JSON.stringify(unknown.join(""))}: it knows only `
+        + `${model.vocab.slice(1).join("")}.`;
+    }
+    return null;
+  }
+
+  // the context after a prefix: boundary tokens, then the prefix's last characters
+  function contextOf(model, text) {
+    const ids = [...text].map((ch) => model.vocab.indexOf(ch));
+    return [...new Array(model.blockSize).fill(0), ...ids].slice(-model.blockSize);
+  }
+
+  // the first id whose cumulative probability passes u (never one of probability 0)
+  function draw(p, u) {
+    let cumulative = 0;
+    let last = 0;
+    for (let id = 0; id < p.length; id++) {
+      if (p[id] === 0) continue;
+      cumulative += p[id];
+      last = id;
+      if (u < cumulative) return id;
+    }
+    return last; // u beyond the rounding of the sum
+  }
+
+  // n names, each begun with prefix and drawn one character at a time until "."
+  function sampleNames(model, { n = 20, seed = 42, temperature = 1, topK = null, prefix = "",
+    maxLen = 50 } = {}) {
+    const problem = checkOptions(model, { temperature, topK, seed, n, prefix });
+    if (problem) throw new Error(problem);
+    const random = generator(seed);
+    const names = [];
+    for (let i = 0; i < n; i++) {
+      let name = prefix;
+      while (name.length < maxLen) {
+        const p = probabilities(model.logits(contextOf(model, name)), temperature, topK);
+        const id = draw(p, random());
+        if (id === 0) break;
+        name += model.vocab[id];
+      }
+      names.push(name);
+    }
+    return names;
+  }
+
+  const api = {
+    parseExport, loadModel, probabilities, erf, generator, checkOptions, contextOf, sampleNames,
+  };
   if (typeof module !== "undefined" && module.exports) module.exports = api;
   else root.charlmModels = api;
 })(typeof window !== "undefined" ? window : globalThis);
