@@ -117,8 +117,9 @@ const m = require(process.argv[1]);
 const fs = require("fs");
 const buf = fs.readFileSync(process.argv[2]);
 const model = m.loadModel(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
-const out = JSON.parse(fs.readFileSync(0, "utf8")).map((options) => {
-  try { return m.sampleNames(model, options); } catch (error) { return error.message; }
+const out = JSON.parse(fs.readFileSync(0, "utf8")).map(({ reread, ...options }) => {
+  const chosen = reread ? { ...model, reader: null } : model;  // every prefix read again
+  try { return m.sampleNames(chosen, options); } catch (error) { return error.message; }
 });
 console.log(JSON.stringify(out));
 """
@@ -181,3 +182,14 @@ def test_bad_options_get_a_message_not_a_wrong_answer(tiny_words, tiny_vocab, tm
     assert "temperature" in messages[0] and "temperature" in messages[2]
     assert "100" in messages[3] and "Top-k" in messages[4] and "seed" in messages[6]
     assert '"Z"' in messages[8] and '"."' in messages[9]
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "transformer"])
+def test_reading_on_gives_the_names_reading_again_gives(kind, tiny_vocab, tmp_path):
+    # the models of Chapter 7 keep a reader per name; rereading the prefix is the definition
+    config, model = trained_model(KINDS[kind], len(tiny_vocab))
+    blob = to_bytes(model, tiny_vocab, kind, config)
+    requests = [{"n": 8, "seed": 5, "maxLen": 12}, {"n": 8, "seed": 5, "prefix": "ab"}]
+    kept = page_samples(blob, requests, tmp_path)
+    again = page_samples(blob, [{**r, "reread": True} for r in requests], tmp_path)
+    assert kept == again and max(len(w) for w in kept[0]) >= model.block_size  # past the window

@@ -20,7 +20,8 @@
       throw new Error(`not a charlm-export/1 file (format: ${header.format})`);
     }
     const start = 4 + size;
-    const values = new Float32Array(buffer.slice(start, start + 4 * header.values));
+    // float32 on disk; float64 here, once, so that the arithmetic below reads one kind of array
+    const values = Float64Array.from(new Float32Array(buffer.slice(start, start + 4 * header.values)));
     const tensors = {};
     for (const t of header.tensors) {
       const count = t.shape.reduce((a, b) => a * b, 1);
@@ -31,23 +32,40 @@
 
   // ---- arithmetic on rows (plain arrays of numbers) ---------------------------------------
 
-  // x (n) @ W (n, m) + b (m): the package's Linear stores W as (fan_in, fan_out)
+  // x (n) @ W (n, m) + b (m): the package's Linear stores W as (fan_in, fan_out). Each output
+  // is a dot product of x with a column of W, so the columns are laid out one after another
+  // (W transposed, once per matrix) for the loop to read them in order.
   function linear(x, W, b) {
     const [n, m] = W.shape;
-    const out = new Float64Array(m);
-    for (let i = 0; i < n; i++) {
-      const xi = x[i];
-      if (xi === 0) continue;
-      const row = i * m;
-      for (let j = 0; j < m; j++) out[j] += xi * W.data[row + j];
+    if (!W.columns) {
+      W.columns = new Float64Array(n * m);
+      for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) W.columns[j * n + i] = W.data[i * m + j];
     }
-    if (b) for (let j = 0; j < m; j++) out[j] += b.data[j];
+    const w = W.columns;
+    const out = new Float64Array(m);
+    for (let j = 0; j < m; j++) {
+      let sum = 0;
+      const column = j * n;
+      for (let i = 0; i < n; i++) sum += x[i] * w[column + i];
+      out[j] = b ? sum + b.data[j] : sum;
+    }
     return out;
   }
 
+  // row i of a matrix, as a view (not a copy): read it, never write it
   function row(T, i) {
     const m = T.shape[T.shape.length - 1];
-    return Array.from(T.data.subarray(i * m, (i + 1) * m));
+    return T.data.subarray(i * m, (i + 1) * m);
+  }
+
+  function concat(rows) {
+    const out = new Float64Array(rows.reduce((n, r) => n + r.length, 0));
+    let at = 0;
+    for (const r of rows) {
+      out.set(r, at);
+      at += r.length;
+    }
+    return out;
   }
 
   const tanh = (x) => x.map(Math.tanh);
@@ -90,13 +108,13 @@
       for (const id of ctx.slice(-T)) r = r * V + id;
       const cells = row(C, r).map((c) => c + k);
       const total = cells.reduce((a, v) => a + v, 0);
-      return cells.map((c) => (total > 0 ? Math.log(c / total) : -Math.log(V)));
+      return Array.from(cells, (c) => (total > 0 ? Math.log(c / total) : -Math.log(V)));
     };
   }
 
   // Chapter 1: the neural bigram, logits = row `last` of W
   function bigram({ tensors }) {
-    return (ctx) => row(tensors.weight, ctx[ctx.length - 1]);
+    return (ctx) => Array.from(row(tensors.weight, ctx[ctx.length - 1]));
   }
 
   // Chapters 2-3: embeddings -> W1 (BatchNorm or LayerNorm) -> tanh or relu -> W2
@@ -104,8 +122,8 @@
     const c = header.config;
     const normalised = c.batchnorm || c.layernorm;
     return (ctx) => {
-      const embcat = ctx.flatMap((id) => row(p.C, id));
-      let h = Array.from(linear(embcat, p.W1, normalised ? null : p.b1));
+      const embcat = concat(ctx.map((id) => row(p.C, id)));
+      let h = linear(embcat, p.W1, normalised ? null : p.b1);
       if (c.batchnorm) {
         h = h.map((v, j) => p.bngain.data[j] * (v - p.bnmean_running.data[j])
           / p.bnstd_running.data[j] + p.bnbias.data[j]);
@@ -132,10 +150,10 @@
         const layer = layers[i];
         if (layer.type === "FlattenConsecutive") {
           const grouped = [];
-          for (let t = 0; t < x.length; t += layer.n) grouped.push(x.slice(t, t + layer.n).flat());
+          for (let t = 0; t < x.length; t += layer.n) grouped.push(concat(x.slice(t, t + layer.n)));
           x = grouped;
         } else if (layer.type === "Linear") {
-          x = x.map((r) => Array.from(linear(r, param(i, "weight"), layer.bias ? param(i, "bias") : null)));
+          x = x.map((r) => linear(r, param(i, "weight"), layer.bias ? param(i, "bias") : null));
         } else if (layer.type.endsWith("BatchNorm1d")) {
           x = x.map((r) => batchnormEval(r, param(i, "weight"), param(i, "bias"),
             param(i, "running_mean"), param(i, "running_var"), layer.eps));
@@ -145,7 +163,7 @@
           throw new Error(`a layer this page cannot run: ${layer.type}`);
         }
       }
-      return x[x.length - 1]; // one position left: the logits
+      return Array.from(x[x.length - 1]); // one position left: the logits
     };
   }
 
@@ -156,72 +174,94 @@
     return first === 0 ? ctx : ctx.slice(first - 1); // keep one boundary token: the start
   }
 
-  // Chapter 7: an RNN or a GRU read one character at a time
-  function recurrent({ header, tensors: p }) {
-    const gru = header.config.cell === "gru";
-    return (ctx) => {
-      let h = row(p.start, 0);
-      for (const id of leftAligned(ctx)) {
-        const x = row(p["embedding.weight"], id);
-        const xh = linear(x, p["cell.x2h.weight"], p["cell.x2h.bias"]);
-        const hh = linear(h, p["cell.h2h.weight"], p["cell.h2h.bias"]);
-        if (!gru) {
-          h = Array.from(xh, (v, j) => Math.tanh(v + hh[j]));
-          continue;
-        }
-        const H = h.length;
-        h = h.map((hj, j) => {
-          const r = sigmoid(xh[j] + hh[j]);
-          const z = sigmoid(xh[H + j] + hh[H + j]);
-          const n = Math.tanh(xh[2 * H + j] + r * hh[2 * H + j]);
-          return (1 - z) * n + z * hj;
-        });
-      }
-      return Array.from(linear(h, p["head.weight"], p["head.bias"]));
+  // Chapter 7's models read a word one character at a time, keeping what they need of the
+  // characters before: a reader starts at the start token, push(id) reads one more, logits()
+  // predicts the next. Sampling keeps one reader per name instead of rereading its prefix.
+  function byReading(reader) {
+    return {
+      reader,
+      logits: (ctx) => {
+        const r = reader();
+        for (const id of leftAligned(ctx)) r.push(id);
+        return r.logits();
+      },
     };
   }
 
-  // Chapter 7: a causal Transformer, every position of the window, the last one's logits
+  // Chapter 7: an RNN or a GRU, its state carried from each character to the next
+  function recurrent({ header, tensors: p }) {
+    const gru = header.config.cell === "gru";
+    return byReading(() => {
+      let h = row(p.start, 0);
+      return {
+        push(id) {
+          const x = row(p["embedding.weight"], id);
+          const xh = linear(x, p["cell.x2h.weight"], p["cell.x2h.bias"]);
+          const hh = linear(h, p["cell.h2h.weight"], p["cell.h2h.bias"]);
+          if (!gru) {
+            h = xh.map((v, j) => Math.tanh(v + hh[j]));
+            return;
+          }
+          const H = h.length;
+          h = h.map((hj, j) => {
+            const r = sigmoid(xh[j] + hh[j]);
+            const z = sigmoid(xh[H + j] + hh[H + j]);
+            const n = Math.tanh(xh[2 * H + j] + r * hh[2 * H + j]);
+            return (1 - z) * n + z * hj;
+          });
+        },
+        logits: () => Array.from(linear(h, p["head.weight"], p["head.bias"])),
+      };
+    });
+  }
+
+  // Chapter 7: a causal Transformer; each block keeps the keys and values of the positions
+  // read so far, which is all a new position attends to
   function transformer({ header, tensors: p }) {
     const c = header.config;
-    const hs = c.n_embd / c.n_head;
-    return (ctx) => {
-      const seq = leftAligned(ctx);
-      let x = seq.map((id, t) => row(p.wte, id).map((v, j) => v + p.wpe.data[t * c.n_embd + j]));
-      for (let b = 0; b < c.n_layer; b++) {
-        const q = (name) => p[`blocks.${b}.${name}`];
-        const qkv = x.map((r) => linear(layernorm(r, q("ln1.weight"), q("ln1.bias")),
-          q("attn.qkv.weight"), q("attn.qkv.bias")));
-        const attended = qkv.map((mine, t) => {
-          const y = new Float64Array(c.n_embd);
-          for (let head = 0; head < c.n_head; head++) {
-            const o = head * hs;
-            const scores = [];
-            for (let s = 0; s <= t; s++) {
-              let dot = 0;
-              for (let i = 0; i < hs; i++) dot += mine[o + i] * qkv[s][c.n_embd + o + i];
-              scores.push(dot / Math.sqrt(hs));
+    const C = c.n_embd;
+    const hs = C / c.n_head;
+    const q = (b, name) => p[`blocks.${b}.${name}`];
+    return byReading(() => {
+      const keys = Array.from({ length: c.n_layer }, () => []);
+      const values = Array.from({ length: c.n_layer }, () => []);
+      let x = null;
+      return {
+        push(id) {
+          const t = keys[0].length;
+          x = row(p.wte, id).map((v, j) => v + p.wpe.data[t * C + j]);
+          for (let b = 0; b < c.n_layer; b++) {
+            const qkv = linear(layernorm(x, q(b, "ln1.weight"), q(b, "ln1.bias")),
+              q(b, "attn.qkv.weight"), q(b, "attn.qkv.bias"));
+            keys[b].push(qkv.subarray(C, 2 * C));
+            values[b].push(qkv.subarray(2 * C, 3 * C));
+            const y = new Float64Array(C);
+            for (let head = 0; head < c.n_head; head++) {
+              const o = head * hs;
+              const scores = keys[b].map((k) => {
+                let dot = 0;
+                for (let i = 0; i < hs; i++) dot += qkv[o + i] * k[o + i];
+                return dot / Math.sqrt(hs);
+              });
+              const top = Math.max(...scores);
+              const w = scores.map((v) => Math.exp(v - top));
+              const total = w.reduce((a, v) => a + v, 0);
+              values[b].forEach((v, s) => {
+                for (let i = 0; i < hs; i++) y[o + i] += (w[s] / total) * v[o + i];
+              });
             }
-            const top = Math.max(...scores);
-            const w = scores.map((v) => Math.exp(v - top));
-            const total = w.reduce((a, v) => a + v, 0);
-            for (let s = 0; s <= t; s++) {
-              for (let i = 0; i < hs; i++) y[o + i] += (w[s] / total) * qkv[s][2 * c.n_embd + o + i];
-            }
+            const attended = linear(y, q(b, "attn.proj.weight"), q(b, "attn.proj.bias"));
+            x = x.map((v, j) => v + attended[j]);
+            const hidden = gelu(linear(layernorm(x, q(b, "ln2.weight"), q(b, "ln2.bias")),
+              q(b, "fc.weight"), q(b, "fc.bias")));
+            const out = linear(hidden, q(b, "fc_out.weight"), q(b, "fc_out.bias"));
+            x = x.map((v, j) => v + out[j]);
           }
-          return linear(y, q("attn.proj.weight"), q("attn.proj.bias"));
-        });
-        x = x.map((r, t) => r.map((v, j) => v + attended[t][j]));
-        x = x.map((r) => {
-          const hidden = gelu(Array.from(linear(layernorm(r, q("ln2.weight"), q("ln2.bias")),
-            q("fc.weight"), q("fc.bias"))));
-          const out = linear(hidden, q("fc_out.weight"), q("fc_out.bias"));
-          return r.map((v, j) => v + out[j]);
-        });
-      }
-      const last = layernorm(x[x.length - 1], p["ln_f.weight"], p["ln_f.bias"]);
-      return Array.from(linear(last, p["head.weight"], p["head.bias"]));
-    };
+        },
+        logits: () => Array.from(linear(layernorm(x, p["ln_f.weight"], p["ln_f.bias"]),
+          p["head.weight"], p["head.bias"])),
+      };
+    });
   }
 
   const KINDS = {
@@ -234,7 +274,9 @@
     const { header } = exported;
     const make = KINDS[header.kind];
     if (!make) throw new Error(`a kind of model this page cannot run: ${header.kind}`);
-    return { header, vocab: header.vocab, blockSize: header.block_size, logits: make(exported) };
+    const made = make(exported);
+    const { logits, reader = null } = typeof made === "function" ? { logits: made } : made;
+    return { header, vocab: header.vocab, blockSize: header.block_size, logits, reader };
   }
 
   // the softmax of logits / temperature, the k largest kept (k null: all)
@@ -247,7 +289,7 @@
     const top = Math.max(...scaled);
     const e = scaled.map((v) => Math.exp(v - top));
     const total = e.reduce((a, v) => a + v, 0);
-    return e.map((v) => v / total);
+    return Array.from(e, (v) => v / total);
   }
 
   // ---- sampling ----------------------------------------------------------------------------
@@ -313,11 +355,18 @@
     const names = [];
     for (let i = 0; i < n; i++) {
       let name = prefix;
+      // a model that reads a word in order keeps its reader while the word fits its window
+      const reader = model.reader && prefix.length < model.blockSize ? model.reader() : null;
+      if (reader) {
+        for (const id of [0, ...[...prefix].map((ch) => model.vocab.indexOf(ch))]) reader.push(id);
+      }
       while (name.length < maxLen) {
-        const p = probabilities(model.logits(contextOf(model, name)), temperature, topK);
-        const id = draw(p, random());
+        const fits = reader && name.length < model.blockSize;
+        const logits = fits ? reader.logits() : model.logits(contextOf(model, name));
+        const id = draw(probabilities(logits, temperature, topK), random());
         if (id === 0) break;
         name += model.vocab[id];
+        if (fits) reader.push(id);
       }
       names.push(name);
     }
