@@ -41,7 +41,7 @@ class ExportError(ValueError):
 
 
 def to_bytes(model: nn.Module, vocab: Vocab, kind: str, config: Any = None) -> bytes:
-    """The export of ``model`` (its floating-point state) with its vocabulary, as bytes."""
+    """The export of ``model`` (its whole ``state_dict``) with its vocabulary, as bytes."""
     tensors, entries, offset = [], [], 0
     for name, value in model.state_dict().items():
         if not value.is_floating_point() and value.numel() and value.abs().max() > 2**24:
