@@ -43,10 +43,19 @@
     }
     const w = W.columns;
     const out = new Float64Array(m);
+    const n4 = n - (n % 4);
     for (let j = 0; j < m; j++) {
-      let sum = 0;
-      const column = j * n;
-      for (let i = 0; i < n; i++) sum += x[i] * w[column + i];
+      // four running sums, so that each addition need not wait for the one before
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0, i = 0;
+      const c = j * n;
+      for (; i < n4; i += 4) {
+        s0 += x[i] * w[c + i];
+        s1 += x[i + 1] * w[c + i + 1];
+        s2 += x[i + 2] * w[c + i + 2];
+        s3 += x[i + 3] * w[c + i + 3];
+      }
+      for (; i < n; i++) s0 += x[i] * w[c + i];
+      const sum = (s0 + s1) + (s2 + s3);
       out[j] = b ? sum + b.data[j] : sum;
     }
     return out;
@@ -191,12 +200,14 @@
   // Chapter 7: an RNN or a GRU, its state carried from each character to the next
   function recurrent({ header, tensors: p }) {
     const gru = header.config.cell === "gru";
+    // what the cell makes of each character's embedding: computed once per character
+    const fromChar = header.vocab.map((_, id) =>
+      linear(row(p["embedding.weight"], id), p["cell.x2h.weight"], p["cell.x2h.bias"]));
     return byReading(() => {
       let h = row(p.start, 0);
       return {
         push(id) {
-          const x = row(p["embedding.weight"], id);
-          const xh = linear(x, p["cell.x2h.weight"], p["cell.x2h.bias"]);
+          const xh = fromChar[id];
           const hh = linear(h, p["cell.h2h.weight"], p["cell.h2h.bias"]);
           if (!gru) {
             h = xh.map((v, j) => Math.tanh(v + hh[j]));
