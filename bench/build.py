@@ -25,7 +25,8 @@ reported scaled to the reference speed: multiplied by ``REFERENCE_MS`` (0.30 ms)
 plain loop's median ms/step in this run, as a secondary figure (the speed of different
 models does not drift evenly between hosts, so budgets are the ratio above).
 
-Prints a table and writes ``_build/bench/build.json``. It edits tracked files and restores
+Prints a table and writes ``_build/bench/build.json``, and the clean build's glued values
+(``tools/glued.py``) to ``_build/bench/glued-clean.json``. It edits tracked files and restores
 them, so run it on a clean working tree; the edits are undone even if a build fails.
 """
 
@@ -142,6 +143,13 @@ def main() -> None:
         f"({longest['page']}): ratio {clean / longest['seconds']:.2f}",
         flush=True,
     )
+
+    # every glued value of the clean build, before a rebuild re-executes any page: to compare
+    # two clean builds (tools/glued.py --compare A B --within 0.15, as CONTRIBUTING.md says)
+    (BUILD / "bench").mkdir(parents=True, exist_ok=True)
+    with open(BUILD / "bench" / "glued-clean.json", "w") as out:
+        subprocess.run([sys.executable, str(ROOT / "tools" / "glued.py"), str(BUILD)], cwd=ROOT,
+                       stdout=out, check=True)  # fmt: skip
 
     print("bench: warm rebuilds ...", flush=True)
     warm = [make_book()[0] for _ in range(args.repeat)]

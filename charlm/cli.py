@@ -55,9 +55,10 @@ MODELS = {
 SEQUENCE_MODELS = ("rnn", "gru", "transformer")
 LONGEST_CONTEXT = 32  # the sequence models read at most this many characters
 # how to train: Chapter 6's fast recipe, or the lectures' SGD; the sequence models have
-# Chapter 7's recipe only
+# Chapter 7's recipes only
 RECIPES = {"fast": recipes.FAST, "lecture": recipes.LECTURE}
-SEQUENCE_RECIPE = recipes.SEQUENCE
+SEQUENCE_RECIPES = {"rnn": recipes.SEQUENCE, "gru": recipes.SEQUENCE,
+                    "transformer": recipes.SEQUENCE_TRANSFORMER}  # fmt: skip
 
 
 class UsageError(Exception):
@@ -104,10 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=sorted(MODELS), default="wavenet", help="default: wavenet")
     p.add_argument("--out", type=Path, required=True, help="the checkpoint folder to write")
     fast, seq, lecture = recipes.FAST, recipes.SEQUENCE, recipes.LECTURE
+    tf_steps = recipes.SEQUENCE_TRANSFORMER.steps
     p.add_argument("--recipe", choices=sorted(RECIPES),
                    help=f"fast: AdamW, batch {fast.batch_size}, cosine decay, {fast.steps:,} "
                    f"steps (Chapter 6; for rnn, gru and transformer: batch {seq.batch_size} "
-                   f"words, {seq.steps:,} steps, Chapter 7); lecture: SGD, batch "
+                   f"words, {seq.steps:,} steps, the transformer {tf_steps:,}, Chapter 7); "
+                   f"lecture: SGD, batch "
                    f"{lecture.batch_size}, {lecture.steps:,} steps (Chapter 5). Default: "
                    "fast, or the resumed run's")  # fmt: skip
     p.add_argument("--steps", type=positive_int, help="optimisation steps (default: the recipe's)")
@@ -347,7 +350,7 @@ def recipe_for(kind: str, name: str) -> TrainConfig | AdamWConfig:
         if name != "fast":
             raise UsageError(f"--recipe {name}: the {kind} model trains with its own recipe "
                              "only (leave --recipe out)")  # fmt: skip
-        return SEQUENCE_RECIPE
+        return SEQUENCE_RECIPES[kind]
     return RECIPES[name]
 
 

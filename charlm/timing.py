@@ -17,6 +17,7 @@ nothing by default. The book's build sets it so that each timing has the machine
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -76,6 +77,11 @@ def time_in_turns(
 ) -> tuple[Timing, ...]:
     """Seconds per call of each of ``fns``, timed in turns: a round of each, ``repeat`` times.
 
+    Python's garbage collector runs after every so many allocations, and a full collection
+    can take longer than the call being timed (Chapter 4's scalar engine allocates thousands
+    of objects per call). Collecting before each round, outside the timing, means each round
+    starts from the same count and pays for the same collections.
+
     >>> short, long = time_in_turns(lambda: sum(range(10)), lambda: sum(range(1000)), repeat=5)
     >>> len(short.runs), len(long.runs)
     (5, 5)
@@ -88,6 +94,7 @@ def time_in_turns(
             fn()
         for _ in range(repeat):
             for fn, times in zip(fns, runs):
+                gc.collect()  # each round starts from the same heap (see the docstring)
                 start = time.perf_counter()
                 for _ in range(number):
                     fn()
@@ -121,6 +128,17 @@ class FirstSteps:
         return self.recipe.make_step(model)
 
 
+@dataclass(frozen=True)
+class Steps:
+    """Training steps to time: a recipe's first steps on a model and its data (Chapter 2)."""
+
+    model: torch.nn.Module  # trained by the timing: time a copy
+    X: torch.Tensor  # inputs, as train() takes them
+    Y: torch.Tensor  # targets
+    config: TrainConfig  # the recipe: its batch size, learning rates and update
+    threads: int | None = None  # torch's thread count while they run (None: as it is)
+
+
 def time_steps(
     model: torch.nn.Module,
     X: torch.Tensor,
@@ -132,8 +150,31 @@ def time_steps(
 ) -> Timing:
     """Seconds per training step of ``config``'s recipe (Chapter 2): ``repeat`` runs of
     ``steps`` steps on ``model``, which they train (time a copy), on torch's threads now."""
-    threads = torch.get_num_threads()
-    return compare_threads(model, X, Y, config, generator, [threads], steps, repeat)[0]
+    return compare_steps([Steps(model, X, Y, config)], generator, steps, repeat)[0]
+
+
+def compare_steps(
+    jobs: Sequence[Steps], generator: torch.Generator, steps: int = 200, repeat: int = 5
+) -> tuple[Timing, ...]:
+    """Seconds per training step of each of ``jobs``, timed in turns (Chapters 2, 6 and 7): a
+    run of ``steps`` steps of each, ``repeat`` times, so that a slow moment of the machine
+    slows them all and their ratios (``ratio``) hold. Torch's thread count is as before
+    afterwards."""
+
+    def run(job: Steps) -> Callable[[], object]:
+        def go() -> None:
+            if job.threads is not None:
+                torch.set_num_threads(job.threads)
+            train(job.model, job.X, job.Y, FirstSteps(job.config, steps), generator)
+
+        return go
+
+    before = torch.get_num_threads()
+    try:
+        timings = time_in_turns(*(run(job) for job in jobs), number=1, repeat=repeat)
+    finally:
+        torch.set_num_threads(before)
+    return tuple(timing.scaled(1 / steps) for timing in timings)
 
 
 def compare_threads(
@@ -148,18 +189,5 @@ def compare_threads(
 ) -> tuple[Timing, ...]:
     """Seconds per training step on each of ``threads`` torch thread counts, timed in turns
     (Chapter 6); torch's thread count is as before afterwards."""
-    short = FirstSteps(config, steps)
-
-    def on(n: int) -> Callable[[], object]:
-        def run() -> None:
-            torch.set_num_threads(n)
-            train(model, X, Y, short, generator)
-
-        return run
-
-    before = torch.get_num_threads()
-    try:
-        timings = time_in_turns(*(on(n) for n in threads), number=1, repeat=repeat)
-    finally:
-        torch.set_num_threads(before)
-    return tuple(timing.scaled(1 / steps) for timing in timings)
+    jobs = [Steps(model, X, Y, config, threads=n) for n in threads]
+    return compare_steps(jobs, generator, steps, repeat)

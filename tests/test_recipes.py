@@ -19,7 +19,7 @@ BOOKS_CHOICE = {
     "wavenet": (recipes.FAST_WAVENET, recipes.FAST),
     "rnn": (recipes.RNN, recipes.SEQUENCE),
     "gru": (recipes.GRU, recipes.SEQUENCE),
-    "transformer": (recipes.TRANSFORMER, recipes.SEQUENCE),
+    "transformer": (recipes.TRANSFORMER, recipes.SEQUENCE_TRANSFORMER),
 }
 
 
@@ -40,7 +40,10 @@ def test_the_commands_lecture_recipe_is_the_books():
     [
         ("05_wavenet.md", ["WAVENET_RUN", "WAVENET", "LECTURE"]),
         ("06_fast.md", ["WAVENET_RUN", "FAST_RUN", "FAST", "LECTURE"]),
-        ("07_beyond.md", ["WAVENET_RUN", "SEQUENCE", "RNN", "GRU", "TRANSFORMER"]),
+        (
+            "07_beyond.md",
+            ["WAVENET_RUN", "SEQUENCE", "SEQUENCE_TRANSFORMER", "RNN", "GRU", "TRANSFORMER"],
+        ),
     ],
 )
 def test_the_chapters_take_the_shared_runs_from_charlm(page, names):
@@ -51,5 +54,5 @@ def test_the_chapters_take_the_shared_runs_from_charlm(page, names):
         assert f"recipes.{name}" in text, f"{page} does not use recipes.{name}"
     # no chapter spells a shared recipe out again (a comment may say what it holds)
     code = re.sub(r"#.*", "", text)
-    assert not re.search(r"(TrainConfig|AdamWConfig)\(steps=(200_000|4000|1200)\b", code)
+    assert not re.search(r"(TrainConfig|AdamWConfig)\(steps=(200_000|4000|1200|1000)\b", code)
     assert not re.search(r"WaveNetConfig\(n_embd=24, n_hidden=128", code)

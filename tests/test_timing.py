@@ -87,3 +87,31 @@ def test_compare_threads_times_each_thread_count_in_turns_and_restores_torchs(mo
     assert seen == [(1, 4), (2, 4)] * 4  # the warm-ups, then three rounds in turns
     assert len(one.runs) == len(two.runs) == 3
     assert torch.get_num_threads() == before
+
+
+def test_compare_steps_times_each_job_in_turns_on_its_own_model_and_recipe(monkeypatch):
+    import torch
+
+    from charlm.timing import Steps, compare_steps
+    from charlm.train import TrainConfig
+
+    seen = []
+
+    def train(model, X, Y, config, generator):
+        seen.append((model, config.batch_size))
+
+    monkeypatch.setattr(charlm.timing, "train", train)
+    a, b = torch.nn.Linear(1, 1), torch.nn.Linear(2, 2)
+    jobs = [Steps(a, None, None, TrainConfig(batch_size=32)),
+            Steps(b, None, None, TrainConfig(batch_size=128))]  # fmt: skip
+    small, large = compare_steps(jobs, None, steps=4, repeat=3)
+    assert seen == [(a, 32), (b, 128)] * 4  # the warm-ups, then three rounds in turns
+    assert len(small.runs) == len(large.runs) == 3
+    assert len(ratio(large, small).runs) == 3  # a ratio per round
+
+
+def test_each_round_starts_from_a_collected_heap(monkeypatch):
+    collected = []
+    monkeypatch.setattr(charlm.timing.gc, "collect", lambda: collected.append(1))
+    time_in_turns(lambda: None, lambda: None, number=2, repeat=3)
+    assert len(collected) == 2 * 3  # before each timed round, none inside one
