@@ -273,3 +273,88 @@ def test_each_broken_page_fails_naming_its_problem(
     for text in expected:
         assert text in failures
         assert text in broken["out"]
+
+
+# --- the sampler page ----------------------------------------------------------------------
+
+SAMPLER_BODY = """
+<link rel="stylesheet" href="../_static/charlm.css">
+<div class="charlm-sampler" data-models="../_static/sampler/data/models.json"
+     data-names="../_static/sampler/data/names.json"><p>Loading the models.</p></div>
+<script src="../_static/sampler/charlm-models.js"></script>
+<script src="../_static/sampler/sampler.js"></script>
+"""
+
+
+def sampler_site(root: Path) -> Path:
+    """The book's sampler page with two small models, published as the book's page does."""
+    import shutil
+
+    import torch
+
+    from charlm.bigram import CountingNgram
+    from charlm.bookbuild.records import TIMED_NAMES, TOLERANCE, load_models, record_model
+    from charlm.data import build_dataset
+    from charlm.recurrent import RecurrentConfig
+    from charlm.vocab import Vocab
+
+    words = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia", "zoe"]
+    vocab = Vocab.from_words(words)
+    records = root / "records"
+    counts = CountingNgram(len(vocab)).fit(*build_dataset(words, vocab, 1))
+    record_model(key="bigram", title="Bigram", chapter=1, model=counts, vocab=vocab,
+                 kind="counts", config={"block_size": 1, "smoothing": 1.0}, trained_on="all",
+                 folder=records)  # fmt: skip
+    config = RecurrentConfig(cell="gru", vocab_size=len(vocab), n_embd=4, n_hidden=8,
+                             block_size=9)  # fmt: skip
+    gru = config.build(torch.Generator().manual_seed(0))
+    record_model(key="gru", title="GRU", chapter=7, model=gru, vocab=vocab, kind="gru",
+                 config=config, folder=records)  # fmt: skip
+    site = make_site(root / "html", {})
+    (site / "book").mkdir()
+    (site / "book" / "sampler.html").write_text(PAGE.format(title="sampler", body=SAMPLER_BODY))
+    static = site / "_static" / "sampler"
+    shutil.copytree(ROOT / "book" / "_static" / "sampler", static)
+    shutil.copy(ROOT / "book" / "_static" / "charlm.css", site / "_static")
+    data = static / "data"
+    data.mkdir()
+    models = load_models(records)
+    for record in models:
+        shutil.copy(record["path"], data / record["file"])
+    keys = ("key", "title", "chapter", "file", "trained_on")
+    (data / "models.json").write_text(json.dumps([{k: r[k] for k in keys} for r in models]))
+    (data / "names.json").write_text(json.dumps({"train": words[:6], "other": words[6:]}))
+    expected = {"tolerance": TOLERANCE, "timed_names": TIMED_NAMES,
+                "models": {r["key"]: r["checks"] for r in models}}  # fmt: skip
+    (data / "expected.json").write_text(json.dumps(expected))
+    return site
+
+
+def test_the_sampler_page_computes_torchs_probabilities_and_a_perturbed_weight_fails(
+    check_site: ModuleType, tmp_path: Path
+) -> None:
+    site = sampler_site(tmp_path)
+    report = tmp_path / "report.json"
+    code, out = run(
+        check_site, [str(site), "--pages", "book/sampler.html", "--report", str(report)]
+    )
+    assert code == 0, out
+    (page,) = json.loads(report.read_text())["pages"]
+    found = {m["key"]: m for m in page["sampler"]["models"]}
+    assert set(found) == {"bigram", "gru"}
+    # "", "a", "emm" and a full window: the other starts need letters these names lack
+    assert all(m["checks"] == 4 and m["diff"] < 1e-6 and m["same"] for m in found.values())
+    assert "largest difference from torch" in out
+    # one weight of the GRU moved by 0.01 (a float32 in the middle of its data): it shows
+    path = site / "_static" / "sampler" / "data" / "gru.charlm"
+    blob = bytearray(path.read_bytes())
+    (size,) = struct.unpack("<I", blob[:4])
+    header = json.loads(blob[4 : 4 + size])
+    head = next(t for t in header["tensors"] if t["name"] == "head.weight")
+    at = 4 + size + 4 * (head["offset"] + 1)
+    (value,) = struct.unpack("<f", blob[at : at + 4])
+    blob[at : at + 4] = struct.pack("<f", value + 0.01)
+    path.write_bytes(bytes(blob))
+    code, out = run(check_site, [str(site), "--pages", "book/sampler.html"])
+    assert code == 1
+    assert "gru's probabilities differ from torch's" in out and "bigram's" not in out

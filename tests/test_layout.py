@@ -58,7 +58,7 @@ IMPORTS: dict[str, set[str]] = {
         "checkpoint",
     },
     "__main__": {"cli"},
-    "bookbuild": {"train", "runs", "timing"},
+    "bookbuild": {"train", "runs", "timing", "export", "sample", "vocab"},
 }
 TEACHING = [m for m in IMPORTS if m != "bookbuild"]
 

@@ -220,6 +220,75 @@ localStorage.setItem("mode", arguments[0]);
 localStorage.setItem("theme", arguments[0]);
 """
 
+# every sampler widget on the page has started (sampler.js sets data-ready) or failed
+JS_WAIT_SAMPLERS = """
+const done = arguments[arguments.length - 1];
+const roots = () => [...document.querySelectorAll(".charlm-sampler")];
+const settled = () => roots().every((root) => root.dataset.ready);
+const start = Date.now();
+(function poll() {
+  if (settled() || Date.now() - start > 20000) done(roots().map((r) => r.dataset.ready || ""));
+  else setTimeout(poll, 50);
+})();
+"""
+
+# the sampler page's own code (charlm-models.js) against torch's probabilities recorded at
+# build (expected.json), and how long it takes to sample names from each model
+JS_SAMPLER_CHECK = """
+const done = arguments[arguments.length - 1];
+(async () => {
+  const M = window.charlmModels;
+  const root = document.querySelector(".charlm-sampler");
+  const base = new URL(root.dataset.models, document.baseURI);
+  const listing = await (await fetch(base)).json();
+  const expected = await (await fetch(new URL("expected.json", base))).json();
+  const models = [];
+  for (const entry of listing) {
+    const model = M.loadModel(await (await fetch(new URL(entry.file, base))).arrayBuffer());
+    const checks = expected.models[entry.key] || [];
+    let diff = 0;
+    for (const check of checks) {
+      const p = M.probabilities(model.logits(M.contextOf(model, check.prefix)));
+      for (let i = 0; i < p.length; i++) diff = Math.max(diff, Math.abs(p[i] - check.probs[i]));
+    }
+    const times = [];
+    let first = null, same = true;
+    for (let r = 0; r < 5; r++) {
+      const began = performance.now();
+      const names = M.sampleNames(model, { n: expected.timed_names, seed: 42 });
+      times.push(performance.now() - began);
+      if (first === null) first = names.join(",");
+      else same = same && names.join(",") === first;
+    }
+    times.sort((a, b) => a - b);
+    models.push({ key: entry.key, checks: checks.length, diff, same,
+                  ms: times[2], low: times[0], high: times[4] });
+  }
+  return { tolerance: expected.tolerance, names: expected.timed_names, models };
+})().then(done, (error) => done({ error: String(error) }));
+"""
+
+# the page's messages for bad input: a character outside the vocabulary, a word for a number
+JS_SAMPLER_BAD_INPUT = """
+const message = () => document.querySelector(".charlm-sampler .charlm-message").textContent;
+const prefix = document.getElementById("charlm-prefix");
+const temperature = document.getElementById("charlm-temperature");
+prefix.value = "Zoe";
+prefix.dispatchEvent(new Event("input"));
+const forPrefix = message();
+prefix.value = "";
+prefix.dispatchEvent(new Event("input"));
+temperature.value = "hot";
+document.querySelector(".charlm-form").requestSubmit();
+const forTemperature = message();
+temperature.value = "1";
+document.querySelector(".charlm-form").requestSubmit();
+return { prefix: forPrefix, temperature: forTemperature, after: message() };
+"""
+
+SAMPLER_PAGE = "book/sampler.html"
+SAMPLER_MS = 100  # the most sampling the page's timed names may take, per model (median)
+
 JS_META_REFRESH = """
 return Boolean(document.querySelector("meta[http-equiv='refresh' i]"));
 """
@@ -292,6 +361,8 @@ class PageResult:
     accessibility: dict[str, dict[str, int]] = field(default_factory=dict)
     accessibility_notes: list[str] = field(default_factory=list)  # each of those, described
     screenshots: list[str] = field(default_factory=list)
+    # the sampler page: each model's largest difference from torch and its sampling time
+    sampler: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -406,9 +477,12 @@ def reload_in_mode(driver: webdriver.Chrome, mode: str) -> str:
 
 
 def _wait_rendered(driver: webdriver.Chrome) -> str:
-    """Wait for the loaded page's images and MathJax; return MathJax's status."""
+    """Wait for the loaded page's images, sampler widgets and MathJax; return MathJax's
+    status."""
     with contextlib.suppress(TimeoutException):  # a hung image is reported by check_images
         driver.execute_async_script(JS_WAIT_IMAGES)
+    with contextlib.suppress(TimeoutException):  # one that never starts: check_sampler says
+        driver.execute_async_script(JS_WAIT_SAMPLERS)
     try:
         return driver.execute_async_script(JS_WAIT_MATHJAX)
     except TimeoutException:
@@ -717,6 +791,63 @@ def screenshot(driver: webdriver.Chrome, path: Path) -> str:
     return str(path)
 
 
+def check_sampler(driver: webdriver.Chrome, result: PageResult) -> list[str]:
+    """On the sampler page: the page's code computes torch's probabilities (within the
+    recorded tolerance), a seed gives the same names each time, sampling is fast, and bad
+    input gets a message. Fills in ``result.sampler``."""
+    ready = driver.execute_script(
+        "return [...document.querySelectorAll('.charlm-sampler')].map((r) => r.dataset.ready)"
+    )
+    if ready != ["true"]:
+        text = driver.execute_script(
+            "const r = document.querySelector('.charlm-sampler'); return r && r.textContent"
+        )
+        return [f"the sampler did not start (data-ready {ready}): {' '.join(str(text).split())}"]
+    driver.set_script_timeout(AXE_TIMEOUT_S)
+    try:
+        found = driver.execute_async_script(JS_SAMPLER_CHECK)
+    finally:
+        driver.set_script_timeout(WAIT_TIMEOUT_S)
+    if "error" in found:
+        return [f"the sampler check could not run: {found['error']}"]
+    result.sampler = found
+    failures = []
+    for model in found["models"]:
+        if not model["checks"]:
+            failures.append(f"sampler: no torch probabilities recorded for {model['key']}")
+        if not model["diff"] <= found["tolerance"]:
+            failures.append(
+                f"sampler: {model['key']}'s probabilities differ from torch's by "
+                f"{model['diff']:.2e} (at most {found['tolerance']:.0e})"
+            )
+        if not model["same"]:
+            failures.append(f"sampler: {model['key']} drew different names with the same seed")
+        if not model["ms"] < SAMPLER_MS:
+            failures.append(
+                f"sampler: {found['names']} names from {model['key']} took {model['ms']:.1f} ms "
+                f"(median of 5; at most {SAMPLER_MS})"
+            )
+    messages = driver.execute_script(JS_SAMPLER_BAD_INPUT)
+    if '"Z"' not in messages["prefix"]:
+        failures.append(f"sampler: a prefix with Z got the message {messages['prefix']!r}")
+    if "temperature" not in messages["temperature"].lower():
+        failures.append(f"sampler: a temperature of 'hot' got {messages['temperature']!r}")
+    if messages["after"]:
+        failures.append(f"sampler: good input still shows {messages['after']!r}")
+    return failures
+
+
+def sampler_line(found: dict[str, Any]) -> str:
+    """The sampler check in one line per model, for the report."""
+    lines = [
+        f"  {m['key']:<14} {m['checks']} contexts, largest difference from torch "
+        f"{m['diff']:.1e}; {found['names']} names in {m['ms']:.1f} ms "
+        f"({m['low']:.1f}-{m['high']:.1f}, 5 runs)"
+        for m in found["models"]
+    ]
+    return "\n".join(lines)
+
+
 def check_page(
     driver: webdriver.Chrome, base: str, page: str, targets: LinkTargets, shots: Path | None
 ) -> PageResult:
@@ -730,6 +861,9 @@ def check_page(
     shown = short(driver.current_url.split("#")[0], base)
     result.shown = shown if shown != page else None
     result.failures += desktop_checks(driver, result, mathjax, base, targets)
+    if page == SAMPLER_PAGE:
+        result.failures += check_sampler(driver, result)
+        load(driver, base + page)  # as a reader first sees it, for the audit and screenshots
     result.failures += audit_modes(driver, result, stem)
     # load again rather than resize: the theme animates its sidebars away on a resize
     set_viewport(driver, PHONE)
@@ -790,7 +924,11 @@ def summary_line(result: PageResult) -> str:
 
 def report(results: Sequence[PageResult]) -> str:
     """The per-page lines, the failures page by page, and the total."""
-    lines = [summary_line(result) for result in results]
+    lines = []
+    for result in results:
+        lines.append(summary_line(result))
+        if result.sampler:
+            lines.append(sampler_line(result.sampler))
     failed = [result for result in results if not result.ok]
     for result in failed:
         lines.append(f"\n{result.page}:")

@@ -1,19 +1,27 @@
-"""Sphinx extension: what the site serves besides its pages: a style sheet and the notebooks.
+"""Sphinx extension: what the site serves besides its pages: a style sheet, published files
+and the notebooks.
 
 1. **Style sheet.** ``book/_static/charlm.css`` is added to every build, the whole book (read
    from the repository root) and one chapter alone (read from ``book/``) alike.
-2. **Downloads.** A chapter is a MyST notebook; myst-nb writes the executed ``.ipynb`` beside
+2. **What the pages publish.** A page may put files into the site while it executes
+   (``charlm.bookbuild.records.publish``: the sampler page's model files); they wait in the
+   records folder's ``site/`` and are copied to ``_static/sampler/data/`` when an HTML
+   build ends, so the site always holds the latest execution's files.
+3. **Downloads.** A chapter is a MyST notebook; myst-nb writes the executed ``.ipynb`` beside
    the HTML output. Each notebook page gets it copied next to its source in ``_sources/``,
    offered in the theme's download menu and in a line at the end of the page.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 from sphinx.application import Sphinx
 from sphinx.config import Config
+
+from charlm.bookbuild import RESULTS_ENV  # the records folder (execution.py sets it)
 
 STATIC = Path(__file__).resolve().parent.parent / "_static"
 CSS = "charlm.css"
@@ -53,8 +61,21 @@ def offer_notebook(app: Sphinx, pagename: str, templatename: str, context: dict,
     )
 
 
+def copy_published(app: Sphinx, exception: Exception | None) -> None:
+    """Copy the files pages published (the records folder's ``site/``) into the HTML site."""
+    folder = os.environ.get(RESULTS_ENV)
+    if exception is not None or app.builder.format != "html" or not folder:
+        return
+    published = Path(folder) / "site"
+    if published.is_dir():
+        target = Path(app.outdir) / "_static" / "sampler" / "data"
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(published, target)
+
+
 def setup(app: Sphinx) -> dict:
     app.connect("config-inited", add_style_sheet)
     # before sphinx-book-theme (priority 501) builds its download menu from the context
     app.connect("html-page-context", offer_notebook, priority=400)
+    app.connect("build-finished", copy_published)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

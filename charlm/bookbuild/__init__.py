@@ -12,7 +12,8 @@ outside when a chapter's kernel starts:
   turns to train, the largest job first
 - ``runcache`` -- finished training runs stored under a key of everything they depend on,
   so a chapter re-executed for a plotting change, or a later chapter, does not retrain
-- ``records``  -- each chapter's headline result, written as JSON for the results page
+- ``records``  -- each chapter's headline result, written as JSON for the results page,
+  and its headline model, exported (``charlm.export``) for the sampler page
 - ``progress`` -- each training loop's steps done, written for the build to show in a
   terminal
 - ``quiet``    -- a timing with the machine to itself: every other process of the build
@@ -25,11 +26,12 @@ The core budget, the run cache, the records and the progress reports are each sw
 on by one environment variable, named below and set by the book's build
 (``book/_ext/execution.py``) to a folder inside ``_build``. With the variables unset, as
 everywhere outside the build, ``cores`` waits for nothing, ``seam.install`` changes
-nothing and ``record_result`` writes nothing. Only ``seam`` imports charlm's teaching
-modules, to plug into them; none of them imports this subpackage. Its line of the package's
-map (``charlm/__init__.py`` draws the rest):
+nothing and ``record_result`` writes nothing. Only ``seam`` (to plug into them) and
+``records`` (to export and sample a model) import charlm's teaching modules; none of them
+imports this subpackage. Its line of the package's map (``charlm/__init__.py`` draws the
+rest):
 
-    bookbuild -> train, runs, timing
+    bookbuild -> train, runs, timing, export, sample, vocab
 """
 
 from __future__ import annotations

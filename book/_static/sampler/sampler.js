@@ -4,8 +4,11 @@
 // model files written into the site while the book was built (charlm-models.js reads them).
 //
 // The page holds <div class="charlm-sampler" data-models="models.json"
-// data-names="train-names.json">; models.json lists {"key", "title", "chapter", "file"}, and
-// a link "…/sampler.html?model=<key>" opens the page with that model chosen.
+// data-names="names.json">; models.json lists {"key", "title", "chapter", "file",
+// "trained_on"} ("train": the training split, "all": every name), names.json holds
+// {"train": [...], "other": [...]}: the training split's names and the rest of the data set.
+// A link "…/sampler.html?model=<key>" or "…/sampler.html#sampler-<key>" (the section of that
+// model's static samples) opens the page with that model chosen.
 (function () {
   "use strict";
   const M = window.charlmModels;
@@ -60,14 +63,25 @@
   async function start(root) {
     const base = new URL(root.dataset.models, document.baseURI);
     const listing = await (await fetch(base)).json();
-    const names = new Set(root.dataset.names
-      ? await (await fetch(new URL(root.dataset.names, document.baseURI))).json() : []);
+    const lists = root.dataset.names
+      ? await (await fetch(new URL(root.dataset.names, document.baseURI))).json()
+      : { train: [], other: [] };
+    const train = new Set(lists.train);
+    const other = new Set(lists.other);
+    // what a name is to the model that wrote it
+    function tag(name, entry) {
+      if (train.has(name) || (entry.trained_on === "all" && other.has(name))) {
+        return "in its training names";
+      }
+      return other.has(name) ? "a real name it never saw" : "new";
+    }
     const models = {};
     for (const entry of listing) {
       const buffer = await (await fetch(new URL(entry.file, base))).arrayBuffer();
       models[entry.key] = { ...entry, model: M.loadModel(buffer) };
     }
-    const wanted = new URLSearchParams(location.search).get("model");
+    const wanted = new URLSearchParams(location.search).get("model")
+      || (location.hash.startsWith("#sampler-") ? location.hash.slice("#sampler-".length) : null);
 
     const choose = element("select");
     for (const entry of listing) {
@@ -145,7 +159,7 @@
       message.textContent = "";
       results.replaceChildren(...drawn.map((name) => element("li", {},
         element("span", { class: "charlm-name", text: name === "" ? "(empty)" : name }),
-        element("span", { class: "charlm-tag", text: names.has(name) ? "in the training set" : "new" }))));
+        element("span", { class: "charlm-tag", text: tag(name, models[choose.value]) }))));
       timing.textContent = `${drawn.length} names in ${ms.toFixed(1)} ms`;
       root.dataset.sampleMs = ms.toFixed(3);
     }
@@ -163,6 +177,7 @@
       start(root).catch((error) => {
         root.replaceChildren(element("p", { class: "charlm-message", role: "alert",
           text: `The sampler could not start: ${error.message}` }));
+        root.dataset.ready = "error";
       });
     }
   }
