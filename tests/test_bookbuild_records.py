@@ -106,11 +106,11 @@ def test_models_are_listed_by_chapter_and_a_missing_folder_is_explained(tmp_path
                      kind="counts", trained_on="some", folder=tmp_path)  # fmt: skip
 
 
-def test_published_files_land_whole_under_site(tmp_path, monkeypatch):
+def test_published_files_land_whole_in_their_folder(tmp_path, monkeypatch):
     from charlm.bookbuild.records import publish
 
     publish("models.json", b"[]", folder=tmp_path)
-    assert [p.name for p in (tmp_path / "site").iterdir()] == ["models.json"]
-    monkeypatch.delenv("CHARLM_RESULTS", raising=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["models.json"]
+    monkeypatch.delenv("CHARLM_SITE", raising=False)
     publish("other.json", b"{}")  # outside the build: nowhere
-    assert not (tmp_path / "site" / "other.json").exists()
+    assert not (tmp_path / "other.json").exists()

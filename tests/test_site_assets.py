@@ -20,10 +20,10 @@ def site_assets():
 
 
 def test_published_files_are_copied_into_the_html_site_only(tmp_path, monkeypatch):
-    published = tmp_path / "records" / "site"
+    published = tmp_path / "published"
     published.mkdir(parents=True)
     (published / "models.json").write_text("[]")
-    monkeypatch.setenv("CHARLM_RESULTS", str(tmp_path / "records"))
+    monkeypatch.setenv("CHARLM_SITE", str(published))
     extension = site_assets()
     html = tmp_path / "html"
     stale = html / "_static" / "sampler" / "data" / "old.charlm"

@@ -4,9 +4,9 @@ and the notebooks.
 1. **Style sheet.** ``book/_static/charlm.css`` is added to every build, the whole book (read
    from the repository root) and one chapter alone (read from ``book/``) alike.
 2. **What the pages publish.** A page may put files into the site while it executes
-   (``charlm.bookbuild.records.publish``: the sampler page's model files); they wait in the
-   records folder's ``site/`` and are copied to ``_static/sampler/data/`` when an HTML
-   build ends, so the site always holds the latest execution's files.
+   (``charlm.bookbuild.records.publish``: the sampler page's model files); they wait in
+   ``$CHARLM_SITE`` (``_build/published``) and are copied to ``_static/sampler/data/`` when
+   an HTML build ends, so the site always holds the latest execution's files.
 3. **Downloads.** A chapter is a MyST notebook; myst-nb writes the executed ``.ipynb`` beside
    the HTML output. Each notebook page gets it copied next to its source in ``_sources/``,
    offered in the theme's download menu and in a line at the end of the page.
@@ -21,7 +21,7 @@ from pathlib import Path
 from sphinx.application import Sphinx
 from sphinx.config import Config
 
-from charlm.bookbuild import RESULTS_ENV  # the records folder (execution.py sets it)
+from charlm.bookbuild import SITE_ENV  # the published files' folder (execution.py sets it)
 
 STATIC = Path(__file__).resolve().parent.parent / "_static"
 CSS = "charlm.css"
@@ -62,11 +62,11 @@ def offer_notebook(app: Sphinx, pagename: str, templatename: str, context: dict,
 
 
 def copy_published(app: Sphinx, exception: Exception | None) -> None:
-    """Copy the files pages published (the records folder's ``site/``) into the HTML site."""
-    folder = os.environ.get(RESULTS_ENV)
+    """Copy the files pages published (``$CHARLM_SITE``) into the HTML site."""
+    folder = os.environ.get(SITE_ENV)
     if exception is not None or app.builder.format != "html" or not folder:
         return
-    published = Path(folder) / "site"
+    published = Path(folder)
     if published.is_dir():
         target = Path(app.outdir) / "_static" / "sampler" / "data"
         shutil.rmtree(target, ignore_errors=True)

@@ -43,6 +43,7 @@ CORES_ENV = "CHARLM_CORES"  # folder of the core budget's lock files
 RUN_CACHE_ENV = "CHARLM_RUN_CACHE"  # folder of finished training runs
 RESULTS_ENV = "CHARLM_RESULTS"  # folder of the chapters' result records (and page timings)
 PROGRESS_ENV = "CHARLM_PROGRESS"  # folder where training loops report their progress
+SITE_ENV = "CHARLM_SITE"  # folder of files pages publish into the site (records.publish)
 PAGE_ENV = "CHARLM_PAGE"  # the page a kernel executes (set per kernel by the build)
 BUILD_PID_ENV = "CHARLM_BUILD_PID"  # the build's process: its descendants are paused to time
 # the folder whose sitecustomize.py plugs the build into charlm in every kernel (seam.py)
@@ -62,4 +63,5 @@ def build_environment(build: Path) -> dict[str, str]:
         RUN_CACHE_ENV: str(build / "runs"),
         RESULTS_ENV: str(build / "results"),
         PROGRESS_ENV: str(build / "progress"),
+        SITE_ENV: str(build / "published"),
     }

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from charlm.bookbuild import RESULTS_ENV
+from charlm.bookbuild import RESULTS_ENV, SITE_ENV
 from charlm.export import to_bytes
 from charlm.sample import sample
 from charlm.vocab import Vocab
@@ -72,7 +72,6 @@ def record_result(*, folder: str | Path | None = None, **values) -> None:
 
 
 MODELS = "models"  # under the records folder: each exported model and its record
-SITE = "site"  # under the records folder: files the pages publish into the site
 CHECK_PREFIXES = ("", "a", "emm", "kay", "jo")  # and one that fills the model's window
 SAMPLES = 10  # names each model samples for its record (the page's static fallback)
 TOLERANCE = 1e-5  # the most the page's probabilities may differ from torch's (check-site)
@@ -158,12 +157,13 @@ def load_models(folder: str | Path | None = None) -> list[dict]:
 
 
 def publish(name: str, data: bytes, folder: str | Path | None = None) -> None:
-    """Put a file into the site, under ``_static/sampler/data/`` (the book's ``site_assets``
-    extension copies the records folder's ``site/`` there when the build ends)."""
-    folder = folder or os.environ.get(RESULTS_ENV)
+    """Put a file into the site, under ``_static/sampler/data/``: it is written to ``folder``
+    (default ``$CHARLM_SITE``), which the book's ``site_assets`` extension copies there when
+    the build ends. Apart from the records, so that publishing changes no page's key."""
+    folder = folder or os.environ.get(SITE_ENV)
     if not folder:
         return
-    target = Path(folder) / SITE / name
+    target = Path(folder) / name
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".tmp{os.getpid()}")
     tmp.write_bytes(data)

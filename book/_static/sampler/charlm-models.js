@@ -43,21 +43,31 @@
     }
     const w = W.columns;
     const out = new Float64Array(m);
-    const n4 = n - (n % 4);
-    for (let j = 0; j < m; j++) {
-      // four running sums, so that each addition need not wait for the one before
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0, i = 0;
-      const c = j * n;
-      for (; i < n4; i += 4) {
-        s0 += x[i] * w[c + i];
-        s1 += x[i + 1] * w[c + i + 1];
-        s2 += x[i + 2] * w[c + i + 2];
-        s3 += x[i + 3] * w[c + i + 3];
+    let j = 0;
+    // four outputs at a time: each x[i] is read once for four columns, and the four running
+    // sums do not wait for each other
+    for (; j + 4 <= m; j += 4) {
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      const c0 = j * n, c1 = c0 + n, c2 = c1 + n, c3 = c2 + n;
+      for (let i = 0; i < n; i++) {
+        const xi = x[i];
+        s0 += xi * w[c0 + i];
+        s1 += xi * w[c1 + i];
+        s2 += xi * w[c2 + i];
+        s3 += xi * w[c3 + i];
       }
-      for (; i < n; i++) s0 += x[i] * w[c + i];
-      const sum = (s0 + s1) + (s2 + s3);
-      out[j] = b ? sum + b.data[j] : sum;
+      out[j] = s0;
+      out[j + 1] = s1;
+      out[j + 2] = s2;
+      out[j + 3] = s3;
     }
+    for (; j < m; j++) {
+      let s = 0;
+      const c = j * n;
+      for (let i = 0; i < n; i++) s += x[i] * w[c + i];
+      out[j] = s;
+    }
+    if (b) for (let k = 0; k < m; k++) out[k] += b.data[k];
     return out;
   }
 
