@@ -49,12 +49,20 @@
     for (; j + 4 <= m; j += 4) {
       let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       const c0 = j * n, c1 = c0 + n, c2 = c1 + n, c3 = c2 + n;
-      for (let i = 0; i < n; i++) {
-        const xi = x[i];
-        s0 += xi * w[c0 + i];
-        s1 += xi * w[c1 + i];
-        s2 += xi * w[c2 + i];
-        s3 += xi * w[c3 + i];
+      let i = 0;
+      for (; i + 2 <= n; i += 2) {
+        const xa = x[i], xb = x[i + 1];
+        s0 += xa * w[c0 + i] + xb * w[c0 + i + 1];
+        s1 += xa * w[c1 + i] + xb * w[c1 + i + 1];
+        s2 += xa * w[c2 + i] + xb * w[c2 + i + 1];
+        s3 += xa * w[c3 + i] + xb * w[c3 + i + 1];
+      }
+      if (i < n) {
+        const xa = x[i];
+        s0 += xa * w[c0 + i];
+        s1 += xa * w[c1 + i];
+        s2 += xa * w[c2 + i];
+        s3 += xa * w[c3 + i];
       }
       out[j] = s0;
       out[j + 1] = s1;
@@ -109,9 +117,15 @@
 
   function layernorm(x, w, b, eps = 1e-5) {
     const n = x.length;
-    const mean = x.reduce((a, v) => a + v, 0) / n;
-    const variance = x.reduce((a, v) => a + (v - mean) ** 2, 0) / n;
-    return x.map((v, j) => w.data[j] * (v - mean) / Math.sqrt(variance + eps) + b.data[j]);
+    let mean = 0;
+    for (let j = 0; j < n; j++) mean += x[j];
+    mean /= n;
+    let variance = 0;
+    for (let j = 0; j < n; j++) variance += (x[j] - mean) ** 2;
+    const scale = 1 / Math.sqrt(variance / n + eps);
+    const out = new Float64Array(n);
+    for (let j = 0; j < n; j++) out[j] = w.data[j] * (x[j] - mean) * scale + b.data[j];
+    return out;
   }
 
   // ---- the models -------------------------------------------------------------------------
@@ -242,7 +256,11 @@
     const c = header.config;
     const C = c.n_embd;
     const hs = C / c.n_head;
-    const q = (b, name) => p[`blocks.${b}.${name}`];
+    // each block's tensors by their names in the block: blocks[b]["ln1.weight"], ...
+    const blocks = Array.from({ length: c.n_layer }, (_, b) => Object.fromEntries(
+      Object.entries(p).filter(([name]) => name.startsWith(`blocks.${b}.`))
+        .map(([name, tensor]) => [name.slice(`blocks.${b}.`.length), tensor])));
+    const q = (b, name) => blocks[b][name];
     return byReading(() => {
       const keys = Array.from({ length: c.n_layer }, () => []);
       const values = Array.from({ length: c.n_layer }, () => []);

@@ -85,9 +85,11 @@
 
     const choose = element("select");
     for (const entry of listing) {
-      choose.append(element("option", { value: entry.key, text: `${entry.title} (${entry.chapter})` }));
+      choose.append(element("option", { value: entry.key,
+        text: `${entry.title} (Chapter ${entry.chapter})` }));
     }
-    if (wanted && models[wanted]) choose.value = wanted;
+    // the model a link asked for, else the last chapter's
+    choose.value = wanted && models[wanted] ? wanted : listing[listing.length - 1].key;
     const prefix = element("input", { type: "text", autocomplete: "off", spellcheck: "false" });
     const temperature = element("input", { type: "text", inputmode: "decimal", value: "1" });
     const topK = element("input", { type: "text", inputmode: "numeric", value: "" });
