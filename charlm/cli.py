@@ -6,7 +6,8 @@
     charlm eval DIR [OTHER_WORDS.txt]
 
 Give it a file with one word (a name, a place, anything) per line; it splits the words
-80/10/10 as the book does (``random.seed(42)``), trains on the first part, keeps the model
+80/10/10 as the book does (``random.seed(42)``; ``--split makemore``: makemore.py's test words,
+Chapter 7), trains on the first part, keeps the model
 with the best dev loss in ``DIR``, and makes more words like them. Every mistake in the
 input gets one line on stderr and exit status 2, and leaves nothing written; so does a
 checkpoint that cannot be written (a full disk), which keeps the one saved last. ``sample``
@@ -29,7 +30,7 @@ import torch
 from charlm import checkpoint as ckpt
 from charlm import recipes
 from charlm.bigram import BigramConfig
-from charlm.data import build_dataset, load_words, split_words
+from charlm.data import MAKEMORE_SEED, build_dataset, load_words, makemore_split, split_words
 from charlm.fetch import DataError
 from charlm.optim import AdamWConfig
 from charlm.sample import check_options, sample
@@ -37,7 +38,9 @@ from charlm.sequence import whole_words
 from charlm.train import TrainConfig, evaluate, train
 from charlm.vocab import BOUNDARY, Vocab
 
-MIN_WORDS = 10  # the fewest words an 80/10/10 split leaves a dev and a test word of
+MIN_WORDS = 10  # the fewest words a split leaves a dev and a test word of
+# how to split the words: the lectures' 80/10/10, or makemore.py's test words (Chapter 7)
+SPLITS = {"lectures": split_words, "makemore": makemore_split}
 
 # the models, each as the book trains it (charlm.recipes): Chapter 1's bigram, Chapter 3's
 # MLP with BatchNorm, Chapter 5's WaveNet (on Chapter 6's kernels with its fast recipe), and
@@ -113,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
                    f"lecture: SGD, batch "
                    f"{lecture.batch_size}, {lecture.steps:,} steps (Chapter 5). Default: "
                    "fast, or the resumed run's")  # fmt: skip
+    p.add_argument("--split", choices=sorted(SPLITS), default="lectures",
+                   help="lectures: 80/10/10 after random.seed(42) (default); makemore: "
+                   f"makemore.py's test words (torch.randperm after seed {MAKEMORE_SEED}, "
+                   "10%% of the words, at most 1,000), dev as many of its training "
+                   "words")  # fmt: skip
     p.add_argument("--steps", type=positive_int, help="optimisation steps (default: the recipe's)")
     p.add_argument("--seed", type=int, default=42, help="seed of the weights and batches (42)")
     p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
@@ -175,7 +183,8 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         check_out_folder(args.out)
         words = load_words(args.words)
-        kind, vocab, split = args.model, vocab_for(words, args.words), split_words(words)
+        kind, vocab = args.model, vocab_for(words, args.words)
+        split = SPLITS[args.split](words)
         config = MODELS[kind](len(vocab), (args.recipe or "fast") == "fast")
         if kind in SEQUENCE_MODELS:  # a context that holds the longest word and its start
             longest = max(len(w) for w in words) + 1
@@ -183,7 +192,8 @@ def run_train(args: argparse.Namespace) -> int:
                                                     LONGEST_CONTEXT))  # fmt: skip
         recipe = recipe_for(kind, args.recipe or "fast")
         recipe = with_steps(recipe, args.steps) if args.steps else recipe
-        log = {"steps": [], "seconds": [], "train": [], "dev": [], "best_dev": math.inf, "step": 0}
+        log = {"steps": [], "seconds": [], "train": [], "dev": [], "best_dev": math.inf, "step": 0,
+               "split": args.split}  # fmt: skip
         start = 0
     if start >= recipe.steps:
         raise UsageError(f"{args.out} has trained all {recipe.steps:,} steps: give more --steps")
@@ -208,8 +218,10 @@ def run_train(args: argparse.Namespace) -> int:
         keeper.close()
     best = ckpt.load(args.out)
     test = evaluate(best.model(device), *data["test"])  # the one split not seen until now
+    split_name = log.get("split", "lectures")  # (runs saved before --split: the lectures')
     print(f"kept step {best.log['step']:,} of {recipe.steps:,} in {args.out}: "
-          f"dev {best.log['best_dev']:.4f}, test {test:.4f}")  # fmt: skip
+          f"dev {best.log['best_dev']:.4f}, test {test:.4f} "
+          f"({len(split.test):,} test words, the {split_name} split)")  # fmt: skip
     return 0
 
 
@@ -338,7 +350,7 @@ def vocab_for(words: list[str], path: Path) -> Vocab:
     """The words' vocabulary: ``.`` marks their ends unless they use it, then a newline."""
     if len(words) < MIN_WORDS:
         raise UsageError(
-            f"{path} has {len(words)} word(s); the 80/10/10 split needs at least {MIN_WORDS}"
+            f"{path} has {len(words)} word(s); a train/dev/test split needs at least {MIN_WORDS}"
         )
     uses_dot = any(BOUNDARY in w for w in words)
     return Vocab.from_words(words, boundary="\n" if uses_dot else BOUNDARY)

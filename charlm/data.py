@@ -1,4 +1,5 @@
-"""Words, the lectures' train/dev/test split and context-window datasets (Chapters 1-2)."""
+"""Words, the lectures' train/dev/test split (and makemore's) and context-window datasets
+(Chapters 1-2, 7)."""
 
 from __future__ import annotations
 
@@ -77,11 +78,11 @@ def load_names(path: str | os.PathLike = DEFAULT_NAMES) -> list[str]:
 
 @dataclass(frozen=True)
 class Split:
-    """Words divided into train, dev and test (Chapter 2)."""
+    """Words divided into train, dev and test (Chapter 2; makemore's, Chapter 7)."""
 
-    train: list[str]  # first 80% of the shuffled words
-    dev: list[str]  # next 10%, for choosing hyperparameters
-    test: list[str]  # last 10%, looked at rarely
+    train: list[str]  # the words trained on (the lectures': the first 80% of the shuffled)
+    dev: list[str]  # held out for choosing hyperparameters (the next 10%)
+    test: list[str]  # held out and looked at rarely (the last 10%)
 
 
 def split_words(words: Sequence[str], seed: int = 42) -> Split:
@@ -98,6 +99,34 @@ def split_words(words: Sequence[str], seed: int = 42) -> Split:
     random.Random(seed).shuffle(shuffled)
     n1, n2 = int(0.8 * len(shuffled)), int(0.9 * len(shuffled))
     return Split(shuffled[:n1], shuffled[n1:n2], shuffled[n2:])
+
+
+MAKEMORE_SEED = 3407  # makemore.py's default --seed
+MAKEMORE_TEST = 1000  # makemore.py holds out 10% of the words, at most this many
+
+
+def makemore_split(words: Sequence[str], seed: int = MAKEMORE_SEED) -> Split:
+    """makemore.py's split, and a dev set taken from its training words (Chapter 7).
+
+    makemore seeds torch's global generator, permutes the words with ``torch.randperm``
+    and keeps the last ``min(1000, 10%)`` of the permutation for testing; it trains on the
+    rest. Its test words here are exactly its test words. makemore has no dev set (it keeps
+    the model with the best test loss); here the last as many of its training words as it
+    tests on are held out as dev, to choose a recipe and the step to keep, and the model
+    trains on the others: fewer words than makemore trains on, never one of its test words.
+
+    >>> s = makemore_split([f"w{i}" for i in range(30)])  # 10%: 3 test words, 3 dev
+    >>> len(s.train), len(s.dev), len(s.test)
+    (24, 3, 3)
+    """
+    n_test = min(MAKEMORE_TEST, int(len(words) * 0.1))
+    if n_test < 1:
+        raise ValueError(f"makemore's split needs at least 10 words, got {len(words)}")
+    # a fresh Generator seeded like torch.manual_seed(seed) draws the same permutation
+    order = torch.randperm(len(words), generator=torch.Generator().manual_seed(seed)).tolist()
+    trained, test = order[:-n_test], order[-n_test:]  # makemore's train and test
+    train, dev = trained[:-n_test], trained[-n_test:]  # dev: held out of its train words
+    return Split([words[i] for i in train], [words[i] for i in dev], [words[i] for i in test])
 
 
 def build_dataset(

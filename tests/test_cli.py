@@ -18,7 +18,7 @@ import torch
 import charlm.train
 from charlm import checkpoint as ckpt
 from charlm.cli import main
-from charlm.data import load_words
+from charlm.data import load_words, makemore_split
 from charlm.sample import sample
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +82,19 @@ def test_a_sequence_model_reads_the_longest_word_and_has_its_own_recipe(
                          model="transformer")  # fmt: skip
     assert code == 2 and "trains with its own recipe" in err
     assert not (tmp_path / "lecture").exists()
+
+
+def test_makemore_split_trains_without_its_test_words(words, tmp_path, capsys, one_thread):
+    out = tmp_path / "run"
+    code, printed, err = train(words, out, "--split", "makemore", capsys=capsys)
+    assert code == 0, err
+    split = ckpt.load(out).split
+    assert split == makemore_split(load_words(words))
+    n_test = int(len(WORDS) * 0.1)
+    assert f"({n_test:,} test words, the makemore split)" in printed
+    code, printed, _ = run("eval", out, capsys=capsys)
+    assert code == 0
+    assert printed.splitlines()[-1].endswith(f"({n_test} words)")  # the test line
 
 
 def test_the_same_seed_gives_the_same_samples(words, tmp_path, capsys, one_thread):
@@ -200,6 +213,7 @@ REFUSALS = {
     ),
     # command-line values
     "unknown model": (write("words.txt", WORD_LIST), [*TRAIN, "--model", "gpt"], "--model"),
+    "unknown split": (write("words.txt", WORD_LIST), [*TRAIN, "--split", "random"], "--split"),
     "zero steps": (write("words.txt", WORD_LIST), [*TRAIN[:-1], "0"], "at least 1"),
     "steps not a number": (write("words.txt", WORD_LIST), [*TRAIN[:-1], "many"], "whole number"),
     "no --out": (write("words.txt", WORD_LIST), TRAIN[:2], "--out"),

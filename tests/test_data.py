@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from charlm.bigram import CountingNgram
-from charlm.data import build_dataset, context_floor, load_names, load_words, split_words
+from charlm.data import (
+    build_dataset,
+    context_floor,
+    load_names,
+    load_words,
+    makemore_split,
+    split_words,
+)
 from charlm.fetch import DataError
 
 
@@ -28,6 +35,27 @@ def test_one_example_per_character_plus_end(tiny_words, tiny_vocab, block_size):
 def test_bad_block_size(tiny_words, tiny_vocab):
     with pytest.raises(ValueError, match="block_size"):
         build_dataset(tiny_words, tiny_vocab, 0)
+
+
+@pytest.mark.parametrize("n", [10, 101, 12_345])
+def test_makemore_split_holds_out_makemore_s_test_words(n):
+    words = [f"w{i}" for i in range(n)]
+    with torch.random.fork_rng():  # makemore.py's own steps, on torch's global generator
+        torch.manual_seed(3407)
+        test_set_size = min(1000, int(len(words) * 0.1))
+        rp = torch.randperm(len(words)).tolist()
+        train_words = [words[i] for i in rp[:-test_set_size]]
+        test_words = [words[i] for i in rp[-test_set_size:]]
+    s = makemore_split(words)
+    assert s.test == test_words
+    assert s.train + s.dev == train_words  # dev: the last of its training words
+    assert len(s.dev) == len(s.test) == (1 if n == 10 else 10 if n == 101 else 1000)
+    assert makemore_split(words, seed=1).test != test_words
+
+
+def test_makemore_split_needs_ten_words():
+    with pytest.raises(ValueError, match="at least 10 words"):
+        makemore_split([f"w{i}" for i in range(9)])
 
 
 def test_split_matches_the_lectures_global_shuffle(tiny_words):
