@@ -1,4 +1,5 @@
-"""The machine-wide core budget: never more holders than cores, the largest job first."""
+"""The machine-wide core budget: never more holders than cores, quick jobs first, then the
+largest."""
 
 from __future__ import annotations
 
@@ -81,6 +82,23 @@ def test_the_largest_waiting_job_goes_first(tmp_path):
     large_start, large_end = _interval(large)
     assert blocked_until <= large_start < small_start  # served first, despite asking later
     assert small_start >= large_end  # and it had the machine to itself
+
+
+def test_a_quick_job_goes_before_larger_ones_that_asked_first(tmp_path):
+    total = os.cpu_count() or 1
+    budget, release = tmp_path / "budget", tmp_path / "release"
+    blocker = _start(budget, n=total, work=0.0, hold=release)  # holds the whole machine
+    _wait_for(lambda: len(list(budget.glob("core-*"))) == total)
+    large = _start(budget, n=1, work=100 * cores_module.QUICK, hold="0.3")
+    _wait_for(lambda: len(list(budget.glob("wait-*"))) == 1)  # the large job waits first
+    quick = _start(budget, n=total, work=cores_module.QUICK / 2, hold="0.1")  # asks later
+    _wait_for(lambda: len(list(budget.glob("wait-*"))) == 2)
+    release.touch()
+    _, blocked_until = _interval(blocker)
+    quick_start, quick_end = _interval(quick)
+    large_start, _ = _interval(large)
+    assert blocked_until <= quick_start < large_start  # the quick one first
+    assert large_start >= quick_end  # it held every core, so the large one waited for it
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores")

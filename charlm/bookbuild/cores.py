@@ -6,7 +6,11 @@ and a half minutes on one core) would finish last, slowed by all the others. So 
 training loop first takes one core per thread it uses, and gives them back when it ends.
 The largest waiting job is served first; a job needing two cores is served when both are
 free. While it waits for the second, a smaller job that needs only the free one may take
-it, so no core idles behind a job that cannot start yet.
+it, so no core idles behind a job that cannot start yet. Quick jobs (under ``QUICK`` work, a
+few seconds each) go before all the others: a chapter runs its cells in order, so a quick
+run left waiting behind the long ones would hold back every run its chapter asks for after
+it (Chapter 2's learning-rate probe once held its chapter's 200,000-step run until the
+book's longest run had ended, and that run then trained on its own at the end).
 
 The budget is a folder of lock files named by ``$CHARLM_CORES`` (set by the book build);
 when it is not set, ``cores()`` does nothing and training runs as usual. Training loops
@@ -29,6 +33,7 @@ from typing import IO
 from charlm.bookbuild import CORES_ENV
 
 POLL = 0.05  # seconds between attempts while waiting
+QUICK = 2e9  # work below this is served first (steps x examples x parameters: a few seconds)
 _held = 0  # cores this process holds now; nested requests run within them
 
 
@@ -37,7 +42,8 @@ def cores(n: int = 1, work: float = 0.0) -> Iterator[None]:
     """Hold ``n`` of the machine's cores for the body; ``work`` orders the waiting jobs.
 
     Jobs with more ``work`` (e.g. examples x parameters) are served first, so the longest
-    training run starts as soon as a core is free. Without ``$CHARLM_CORES``: a no-op.
+    training run starts as soon as a core is free; quick ones (under ``QUICK``) before all
+    of them. Without ``$CHARLM_CORES``: a no-op.
     """
     global _held
     folder = os.environ.get(CORES_ENV)
@@ -67,11 +73,11 @@ def cores(n: int = 1, work: float = 0.0) -> Iterator[None]:
 
 
 def _my_turn(path: Path, ticket: Path) -> bool:
-    """True when no live waiting job with more work than ``ticket``'s could start instead:
-    one needing no more cores than ``ticket``'s, or no more than are free now."""
-    mine, free = _work(ticket), None
+    """True when no live waiting job ranked above ``ticket`` (``_rank``) could start
+    instead: one needing no more cores than ``ticket``'s, or no more than are free now."""
+    mine, free = _rank(ticket), None
     for other in path.glob("wait-*"):
-        if other == ticket or _work(other) <= mine or not _alive(other):
+        if other == ticket or _rank(other) <= mine or not _alive(other):
             continue
         if _cores(other) <= _cores(ticket):
             return False
@@ -122,6 +128,12 @@ def _take(path: Path, total: int, n: int, held: ExitStack) -> bool:
 
 def _work(ticket: Path) -> float:
     return float(ticket.name.split("-")[1])
+
+
+def _rank(ticket: Path) -> tuple[bool, float]:
+    """The order of service, highest first: quick jobs, then by work."""
+    work = _work(ticket)
+    return work < QUICK, work
 
 
 def _cores(ticket: Path) -> int:
