@@ -14,6 +14,7 @@ What the book teaches, each module with the chapter that introduces it:
   their context, and the loss that scores them there (Ch. 7)
 - ``recurrent`` -- a vanilla RNN and a GRU, their cells written out (Ch. 7)
 - ``transformer`` -- a small causal Transformer: LayerNorm and self-attention written out (Ch. 7)
+- ``ensemble`` -- several models' predictions averaged, one model to the rest of the book (Ch. 7)
 - ``train``    -- the lectures' training loop and its SGD step, split evaluation, the
   learning-rate finder (Ch. 1-2)
 - ``runs``     -- seeded training runs as data, trained in parallel worker processes (Ch. 2)
@@ -56,6 +57,7 @@ checks the code against it). Imports point one way: no module imports one that i
     sequence  -> (nothing)
     recurrent -> layers, sequence
     transformer -> layers, sequence
+    ensemble  -> recurrent, sequence, transformer
     train     -> sequence
     optim     -> sequence, train
     runs      -> lectures, train, optim
@@ -68,10 +70,10 @@ checks the code against it). Imports point one way: no module imports one that i
     plots     -> (nothing)
     report    -> (nothing)
     timing    -> train
-    checkpoint -> vocab, data, bigram, models, recurrent, transformer
+    checkpoint -> vocab, data, bigram, models, recurrent, transformer, ensemble
     export    -> vocab
     cli       -> fetch, vocab, data, bigram, sequence, train, optim, recipes, sample,
-                 checkpoint
+                 checkpoint, ensemble
     __main__  -> cli
 """
 

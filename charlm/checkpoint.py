@@ -2,8 +2,9 @@
 
 ``charlm train`` writes one and ``charlm sample`` / ``charlm eval`` read it. The folder holds
 
-- ``checkpoint.json``: the format, the model's kind and config, the vocabulary, the words
-  of the train/dev/test split, the training log, and the name and sha256 of the weights;
+- ``checkpoint.json``: the format, the model's kind and config (and how many models of it
+  an ensemble holds), the vocabulary, the words of the train/dev/test split, the training
+  log, and the name and sha256 of the weights;
 - ``weights-<sha>.pt``: the model's state, the optimizer's and the batch generator's, saved
   with ``torch.save`` and loaded with ``weights_only=True`` (plain tensors and numbers).
 
@@ -28,6 +29,7 @@ import torch.nn as nn
 
 from charlm.bigram import BigramConfig
 from charlm.data import Split
+from charlm.ensemble import EnsembleConfig
 from charlm.models import MLPConfig, WaveNetConfig
 from charlm.recurrent import RecurrentConfig
 from charlm.transformer import TransformerConfig
@@ -60,10 +62,12 @@ class Checkpoint:
     split: Split  # the words the model trained on, and the held-out ones
     state: dict[str, Any]  # {"model": ..., "optimizer": ..., "generator": ...}
     log: dict[str, Any] = field(default_factory=dict)  # steps, losses, recipe, best dev loss
+    members: int = 1  # above 1: an ensemble of this many models of ``config`` (Chapter 7)
 
     def model(self, device: str | torch.device = "cpu") -> nn.Module:
         """The model, built from the config with the saved weights, in eval mode."""
-        model = self.config.build(torch.Generator())
+        config = self.config if self.members == 1 else EnsembleConfig(self.config, self.members)
+        model = config.build(torch.Generator())
         saved, wanted = self.state.get("model", {}), model.state_dict()
         for name in sorted(set(saved) | set(wanted)):
             have = tuple(saved[name].shape) if name in saved else None
@@ -107,6 +111,7 @@ def _save(checkpoint: Checkpoint, folder: Path) -> None:
         "format": FORMAT,
         "kind": checkpoint.kind,
         "config": asdict(checkpoint.config),
+        "members": checkpoint.members,
         "vocab": {"chars": checkpoint.vocab.chars, "boundary": checkpoint.vocab.boundary},
         "split": asdict(checkpoint.split),
         "log": checkpoint.log,
@@ -155,13 +160,16 @@ def load(folder: str | os.PathLike) -> Checkpoint:
             raise CheckpointError(f"{weights} is damaged (its sha256 does not match)")
         state = torch.load(io.BytesIO(data), weights_only=True)
         log = manifest.get("log", {})
+        members = manifest.get("members", 1)  # (checkpoints saved before ensembles: one)
+        if not isinstance(members, int) or isinstance(members, bool) or members < 1:
+            raise ValueError(f"members must be a whole number >= 1, got {members!r}")
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, OSError) as error:
         raise CheckpointError(f"{folder} is not a readable charlm checkpoint: {error}") from None
     except Exception as error:  # torch.load's errors for a file that is not its format
         raise CheckpointError(f"{folder}: the weights cannot be read: {error}") from None
-    return Checkpoint(kind, config, vocab, split, state, log)
+    return Checkpoint(kind, config, vocab, split, state, log, members)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -2,6 +2,7 @@
 
     charlm train WORDS.txt --model wavenet --out DIR   # the book's fast recipe (Chapter 6)
     charlm train WORDS.txt --model transformer --out DIR   # Chapter 7's
+    charlm train WORDS.txt --model gru --members 3 --out DIR   # three GRUs, averaged
     charlm sample DIR -n 20 --temperature 0.8 --prefix ma
     charlm eval DIR [OTHER_WORDS.txt]
 
@@ -31,6 +32,7 @@ from charlm import checkpoint as ckpt
 from charlm import recipes
 from charlm.bigram import BigramConfig
 from charlm.data import MAKEMORE_SEED, build_dataset, load_words, makemore_split, split_words
+from charlm.ensemble import Ensemble
 from charlm.fetch import DataError
 from charlm.optim import AdamWConfig
 from charlm.sample import check_options, sample
@@ -123,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "words")  # fmt: skip
     p.add_argument("--steps", type=positive_int, help="optimisation steps (default: the recipe's)")
     p.add_argument("--seed", type=int, default=42, help="seed of the weights and batches (42)")
+    p.add_argument("--members", type=positive_int, default=1,
+                   help="train this many models, from seeds SEED, SEED+1, ..., and average "
+                   "their predictions: an ensemble (Chapter 7; rnn, gru and transformer); "
+                   "1")  # fmt: skip
     p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
                    help="auto: cuda or mps when present, else cpu")  # fmt: skip
@@ -172,8 +178,13 @@ def run_train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
+    if args.resume and args.members > 1:
+        raise UsageError("--members with --resume: an ensemble trains in one go; train a new "
+                         "one into another folder")  # fmt: skip
     if args.resume:  # the run in --out: its model, words and recipe, from its kept step
         kept = ckpt.load(args.out)
+        if kept.members > 1:
+            raise UsageError(f"--resume: {args.out} holds an ensemble, which trains in one go")
         kind, config, vocab, split, log = kept.kind, kept.config, kept.vocab, kept.split, kept.log
         recipe = with_steps(recipe_for(kind, args.recipe or log["recipe"]),
                             args.steps or log["total"])  # fmt: skip
@@ -182,6 +193,9 @@ def run_train(args: argparse.Namespace) -> int:
         log = {**log, **{k: log[k][:kept_checks] for k in ("steps", "seconds", "train", "dev")}}
     else:
         check_out_folder(args.out)
+        if args.members > 1 and args.model not in SEQUENCE_MODELS:
+            raise UsageError(f"--members {args.members}: only the rnn, gru and transformer "
+                             f"models are averaged, not {args.model}")  # fmt: skip
         words = load_words(args.words)
         kind, vocab = args.model, vocab_for(words, args.words)
         split = SPLITS[args.split](words)
@@ -204,6 +218,9 @@ def run_train(args: argparse.Namespace) -> int:
     if kind in SEQUENCE_MODELS:  # one row per word, all of its characters predicted at once
         data["train"] = whole_words(*data["train"])
     data = {name: (X.to(device), Y.to(device)) for name, (X, Y) in data.items()}
+    if args.members > 1:
+        template = ckpt.Checkpoint(kind, config, vocab, split, {}, log, members=args.members)
+        return train_ensemble(template, data, recipe, args.seed, args.out, args.progress, device)
     g = torch.Generator().manual_seed(args.seed)
     model = config.build(g).to(device)
     if args.resume:
@@ -223,6 +240,62 @@ def run_train(args: argparse.Namespace) -> int:
           f"dev {best.log['best_dev']:.4f}, test {test:.4f} "
           f"({len(split.test):,} test words, the {split_name} split)")  # fmt: skip
     return 0
+
+
+def train_ensemble(template: ckpt.Checkpoint, data, recipe: TrainConfig | AdamWConfig, seed: int,
+                   out: Path, progress: bool | None, device: torch.device) -> int:  # fmt: skip
+    """``--members K``: K models of one config trained one after another, from seeds ``seed``,
+    ``seed + 1``, ..., each to the end of its recipe, then saved once as one ensemble whose
+    predictions are their mean (Chapter 7). Its dev and test losses are the ensemble's."""
+    K, config, split = template.members, template.config, template.split
+    members, seconds, last_losses = [], 0.0, []
+    for k in range(K):
+        g = torch.Generator().manual_seed(seed + k)  # as a single run with --seed seed + k
+        model = config.build(g).to(device)
+        bar = Bar(recipe.steps, progress, f"model {k + 1} of {K}")
+        try:
+            result = train(model, *data["train"], recipe, g, hooks=[bar])
+        finally:
+            bar.close()
+        seconds += result.seconds
+        last_losses += result.losses[-200:]
+        dev = evaluate(model, *data["dev"])
+        print(f"model {k + 1} of {K} (seed {seed + k}): dev {dev:.4f} after {result.seconds:.0f} s",
+              flush=True)  # fmt: skip
+        members.append(model.eval())
+    ensemble = Ensemble(members)
+    dev = evaluate(ensemble, *data["dev"])
+    train_loss = sum(last_losses) / len(last_losses)  # the members' last steps' batches
+    log = {**template.log, "steps": [recipe.steps], "seconds": [seconds], "step": recipe.steps,
+           "train": [train_loss], "dev": [dev], "best_dev": dev}  # fmt: skip
+    state = {"model": {k: v.detach().cpu() for k, v in ensemble.state_dict().items()}}
+    ckpt.save(replace(template, state=state, log=log), out)
+    test = evaluate(ensemble, *data["test"])  # the one split not seen until now
+    print(f"{K} models of {recipe.steps:,} steps, averaged, in {out}: dev {dev:.4f}, test "
+          f"{test:.4f} ({len(split.test):,} test words, the {log['split']} split); "
+          f"{seconds:.0f} s of training")  # fmt: skip
+    return 0
+
+
+class Bar:
+    """A training hook: a progress bar of ``total`` steps, or nothing (``progress`` as for
+    ``charlm train --progress``: by default when stderr is a terminal)."""
+
+    def __init__(self, total: int, progress: bool | None, title: str) -> None:
+        self.bar = None
+        if progress or (progress is None and sys.stderr.isatty()):
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=title, unit="step", mininterval=0.5)
+
+    def __call__(self, step: int, model: torch.nn.Module, loss: torch.Tensor, lr: float) -> bool:
+        if self.bar is not None:
+            self.bar.update(1)
+        return False
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ import torch
 import charlm.train
 from charlm import checkpoint as ckpt
 from charlm.cli import main
-from charlm.data import load_words, makemore_split
+from charlm.data import build_dataset, load_words, makemore_split
+from charlm.ensemble import Ensemble
 from charlm.sample import sample
+from charlm.train import evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 # French words: accented letters exercise a vocabulary that is not a-z
@@ -95,6 +97,53 @@ def test_makemore_split_trains_without_its_test_words(words, tmp_path, capsys, o
     code, printed, _ = run("eval", out, capsys=capsys)
     assert code == 0
     assert printed.splitlines()[-1].endswith(f"({n_test} words)")  # the test line
+
+
+def test_members_train_an_ensemble_of_the_runs_their_seeds_give(
+    words, tmp_path, capsys, one_thread
+):
+    """``--members 2 --seed 5``: the models that ``--seed 5`` and ``--seed 6`` train, averaged
+    (each single run keeps its last step here: one dev check, at the end)."""
+    out = tmp_path / "ensemble"
+    code, printed, err = train(words, out, "--members", 2, "--seed", 5, "--eval-every", 30,
+                               capsys=capsys, model="gru")  # fmt: skip
+    assert code == 0, err
+    assert "model 2 of 2 (seed 6)" in printed and "2 models of 30 steps, averaged" in printed
+    kept = ckpt.load(out)
+    assert kept.members == 2 and len(kept.model().members) == 2
+    singles = []
+    for seed in (5, 6):
+        one = tmp_path / f"seed{seed}"
+        assert train(words, one, "--seed", seed, "--eval-every", 30, capsys=capsys,
+                     model="gru")[0] == 0  # fmt: skip
+        singles.append(ckpt.load(one).model())
+    X, Y = build_dataset(kept.split.dev, kept.vocab, kept.config.block_size)
+    assert kept.log["best_dev"] == pytest.approx(evaluate(Ensemble(singles), X, Y), abs=1e-6)
+    code, printed, err = run("eval", out, capsys=capsys)
+    assert code == 0 and printed.splitlines()[1].startswith(f"dev: {kept.log['best_dev']:.4f}")
+    code, printed, err = run("sample", out, "-n", 3, capsys=capsys)
+    assert code == 0 and len(printed.splitlines()) == 4
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [(["--model", "mlp"], "only the rnn, gru and transformer"),
+     (["--model", "gru", "--resume"], "an ensemble trains in one go")],
+)  # fmt: skip
+def test_members_are_refused_where_they_cannot_train(words, tmp_path, capsys, extra, message):
+    out = tmp_path / "run"
+    code, _, err = run("train", words, "--out", out, "--members", 2, *extra, capsys=capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_an_ensemble_is_not_resumed(words, tmp_path, capsys, one_thread):
+    out = tmp_path / "run"
+    assert train(words, out, "--members", 2, capsys=capsys, model="rnn")[0] == 0
+    before = (out / "checkpoint.json").read_bytes()
+    code, _, err = run("train", words, "--out", out, "--resume", capsys=capsys)
+    assert code == 2 and "holds an ensemble" in err
+    assert (out / "checkpoint.json").read_bytes() == before
 
 
 def test_the_same_seed_gives_the_same_samples(words, tmp_path, capsys, one_thread):
@@ -260,6 +309,16 @@ REFUSALS = {
         lambda t: rewrite_manifest(t / "ckpt", config={"n_hidden": -1}),
         ["sample", "{ckpt}"],
         "not a readable",
+    ),
+    "bad member count": (
+        lambda t: rewrite_manifest(t / "ckpt", members=0),
+        ["eval", "{ckpt}"],
+        "members must be a whole number",
+    ),
+    "more members than weights": (
+        lambda t: rewrite_manifest(t / "ckpt", members=2),
+        ["sample", "{ckpt}"],
+        "do not fit",
     ),
     "foreign folder": (
         lambda t: (t / "ckpt" / ckpt.MANIFEST).unlink(),
