@@ -91,6 +91,8 @@ bench: data $(INSTALLED)
 	$(BIN)/python bench/cli_train.py
 	$(BIN)/python bench/cli_train.py --model gru --target 1.96 --eval-every 100 \
 		--out _build/bench/cli_train_gru.json
+	$(BIN)/python bench/cli_train.py --model gru --members 3 --split makemore --target 1.92 \
+		--out _build/bench/cli_train_makemore.json
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check charlm tests bench book/_ext tools
