@@ -239,10 +239,11 @@ def test_chapters_take_the_lectures_seeds_from_charlm(page):
 
 
 def test_every_lecture_fact_is_used():
-    """``charlm.lectures`` keeps no constant that no chapter, module or test reads."""
+    """``charlm.lectures`` keeps no constant that no chapter, module, benchmark or test reads."""
     from charlm import lectures
 
-    users = [*(ROOT / "book").glob("*.md"), *PACKAGE.rglob("*.py"), *(ROOT / "tests").glob("*.py")]
+    users = [*(ROOT / "book").glob("*.md"), *PACKAGE.rglob("*.py"),
+             *(ROOT / "bench").glob("*.py"), *(ROOT / "tests").glob("*.py")]  # fmt: skip
     text = "\n".join(p.read_text() for p in users if p.name != "lectures.py")
     for name in (n for n in vars(lectures) if n.isupper()):
         assert re.search(rf"\b{name}\b", text), f"charlm.lectures.{name} is used nowhere"
