@@ -281,17 +281,24 @@ class Bar:
     """A training hook: a progress bar of ``total`` steps, or nothing (``progress`` as for
     ``charlm train --progress``: by default when stderr is a terminal)."""
 
-    def __init__(self, total: int, progress: bool | None, title: str) -> None:
+    def __init__(self, total: int, progress: bool | None, title: str | None = None,
+                 initial: int = 0) -> None:  # fmt: skip
         self.bar = None
         if progress or (progress is None and sys.stderr.isatty()):
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, desc=title, unit="step", mininterval=0.5)
+            self.bar = tqdm(total=total, initial=initial, desc=title, unit="step",
+                            mininterval=0.5)  # fmt: skip
 
     def __call__(self, step: int, model: torch.nn.Module, loss: torch.Tensor, lr: float) -> bool:
         if self.bar is not None:
             self.bar.update(1)
         return False
+
+    def show(self, **values: str) -> None:
+        """Values beside the bar, e.g. the last losses."""
+        if self.bar is not None:
+            self.bar.set_postfix(**values)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -333,19 +340,14 @@ class Keeper:
         self.recent: list[torch.Tensor] = []  # the batch losses since the last check
         self.clock: float | None = None  # set when the first step is done: training time only
         self.best = template.state  # the state of the best model so far (resumed: the kept)
-        self.bar = None
-        if progress or (progress is None and sys.stderr.isatty()):
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, initial=start, unit="step", mininterval=0.5)
+        self.bar = Bar(total, progress, initial=start)
 
     def __call__(self, step: int, model: torch.nn.Module, loss: torch.Tensor, lr: float) -> bool:
         if self.clock is None:  # a resumed run goes on counting from its last check
             self.clock = time.perf_counter() - (self.log["seconds"] or [0.0])[-1]
         self.recent.append(loss.detach())
         done = self.start + step + 1
-        if self.bar is not None:
-            self.bar.update(1)
+        self.bar(step, model, loss, lr)
         if done % self.every == 0 or done == self.total:
             self.check(model, done)
         return False
@@ -358,8 +360,7 @@ class Keeper:
         self.log["seconds"].append(time.perf_counter() - self.clock)  # training time so far
         self.log["train"].append(running)
         self.log["dev"].append(dev)
-        if self.bar is not None:
-            self.bar.set_postfix(loss=f"{running:.4f}", dev=f"{dev:.4f}")
+        self.bar.show(loss=f"{running:.4f}", dev=f"{dev:.4f}")
         if dev < self.log["best_dev"]:
             self.log.update(best_dev=dev, step=done)
             self.best = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -368,8 +369,7 @@ class Keeper:
         ckpt.save(replace(self.template, state=self.best, log=dict(self.log)), self.out)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self.bar.close()
 
 
 def pick_device(name: str) -> torch.device:
